@@ -1,0 +1,31 @@
+"""Charter: a coordination layer for an organisation's workforce of AI agents and people."""
+
+from charter.clock import Clock, ManualClock, SystemClock
+from charter.errors import CharterError
+from charter.ledger import Checkpoint, Event, VerifyReport
+from charter.org import Org, read_org
+from charter.orgversions import OrgVersion
+from charter.settings import Settings
+from charter.system import Charter, open_charter
+
+__version__ = "0.1.0"
+
+open = open_charter
+
+__all__ = [
+    "Charter",
+    "CharterError",
+    "Checkpoint",
+    "Clock",
+    "Event",
+    "ManualClock",
+    "Org",
+    "OrgVersion",
+    "Settings",
+    "SystemClock",
+    "VerifyReport",
+    "__version__",
+    "open",
+    "open_charter",
+    "read_org",
+]

@@ -1,0 +1,25 @@
+"""Canonical JSON: one byte string per value, so digests are reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 text, no NaN or infinity.
+
+    Values must already be JSON types (use pydantic's ``model_dump(mode="json")``).
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def digest(value: Any) -> str:
+    """sha256 of the value's canonical JSON."""
+    return sha256_hex(canonical_json(value))

@@ -1,0 +1,287 @@
+"""The ledger: append-only, hash-chained events, signed at the head.
+
+Each event stores ``payload_digest = sha256(canonical_json(payload))`` and
+``hash = sha256(prev_hash ‖ canonical_json(header) ‖ payload_digest)``, the header being
+seq, id, at, kind, actor and subject. The chain commits to the payload's digest, not the
+payload, so a payload can be redacted (leaving its digest) and the chain still verifies.
+The head (seq, hash) is written with every append to a checkpoint carrying an HMAC of
+the server secret, so a truncated tail is detected too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from charter.canonical import canonical_json, sha256_hex
+from charter.clock import Clock
+from charter.errors import InvalidInput, LedgerError, NotFound
+from charter.secret import ServerSecret
+from charter.store import GENESIS_HASH, Store
+from charter.store.schema import events, ledger_head
+
+REDACTED = "ledger.redacted"
+_MAX_LENGTHS = {"kind": 64, "actor": 128, "subject": 256}
+
+
+def format_time(moment: datetime) -> str:
+    """The ledger's one time format: fixed-width ISO 8601 in UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("ledger times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_hash(prev_hash: str, header: dict[str, Any], payload_digest: str) -> str:
+    data = prev_hash + canonical_json(header) + payload_digest
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One ledger entry. `payload` is None once redacted."""
+
+    seq: int
+    id: str
+    at: str
+    kind: str
+    actor: str
+    subject: str
+    payload: dict[str, Any] | None
+    payload_digest: str
+    prev_hash: str
+    hash: str
+
+    def header(self) -> dict[str, Any]:
+        return {"seq": self.seq, "id": self.id, "at": self.at, "kind": self.kind,
+                "actor": self.actor, "subject": self.subject}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.header(), "payload": self.payload,
+                "payload_digest": self.payload_digest, "prev_hash": self.prev_hash,
+                "hash": self.hash}
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Event:
+        payload = None if row.payload is None else json.loads(row.payload)
+        return cls(row.seq, row.id, row.at, row.kind, row.actor, row.subject, payload,
+                   row.payload_digest, row.prev_hash, row.hash)
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event to append: the ledger fills in seq, id, time and hashes."""
+
+    kind: str
+    actor: str
+    subject: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The signed head of the ledger: anchor it outside the database."""
+
+    seq: int
+    hash: str
+    mac: str | None
+    at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "mac": self.mac, "at": self.at}
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `verify` found: ok, or the first event that does not match and why."""
+
+    ok: bool
+    events: int
+    head: Checkpoint
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    redacted: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "head": self.head.to_json(),
+                "first_bad_seq": self.first_bad_seq, "problem": self.problem,
+                "redacted": list(self.redacted)}
+
+
+class Ledger:
+    """Appends events inside the caller's transaction; reads and verifies the chain."""
+
+    def __init__(self, store: Store, clock: Clock, secret: ServerSecret) -> None:
+        self.store = store
+        self.clock = clock
+        self.secret = secret
+
+    def append(self, conn: Connection, kind: str, actor: str, subject: str,
+               payload: dict[str, Any]) -> Event:
+        """Append one event in `conn`'s transaction."""
+        return self.append_many(conn, [EventDraft(kind, actor, subject, payload)])[0]
+
+    def append_many(self, conn: Connection, drafts: Sequence[EventDraft]) -> list[Event]:
+        """Append events in order in `conn`'s transaction, holding the head once."""
+        for draft in drafts:
+            _check_draft(draft)
+        head = self.store.dialect.lock_ledger_head(conn)
+        key = self.secret.get(create=head.seq == 0)
+        seq, prev_hash = head.seq, head.hash
+        at = format_time(self.clock.now())
+        appended, rows = [], []
+        for draft in drafts:
+            seq += 1
+            payload_text = canonical_json(draft.payload)
+            header = {"seq": seq, "id": str(uuid.uuid4()), "at": at, "kind": draft.kind,
+                      "actor": draft.actor, "subject": draft.subject}
+            digest = sha256_hex(payload_text)
+            event_hash = chain_hash(prev_hash, header, digest)
+            chained = {"payload_digest": digest, "prev_hash": prev_hash, "hash": event_hash}
+            rows.append({**header, **chained, "payload": payload_text})
+            appended.append(Event(payload=draft.payload, **header, **chained))
+            prev_hash = event_hash
+        conn.execute(insert(events), rows)
+        conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(
+            seq=seq, hash=prev_hash, mac=_sign(key, seq, prev_hash), at=at))
+        return appended
+
+    def redact(self, conn: Connection, seq: int, actor: str, reason: str) -> Event:
+        """Erase event `seq`'s payload, keeping its digest; the erasure is an event."""
+        if not reason.strip():
+            raise InvalidInput("a redaction needs a reason (e.g. 'erasure request 118')")
+        self.store.dialect.lock_ledger_head(conn)
+        row = conn.execute(select(events).where(events.c.seq == seq)).first()
+        if row is None:
+            raise NotFound(f"no ledger event with seq {seq}")
+        if row.kind == REDACTED:
+            raise LedgerError(f"event {seq} records a redaction; it cannot be redacted")
+        if row.payload is None:
+            raise LedgerError(f"event {seq} is already redacted")
+        conn.execute(update(events).where(events.c.seq == seq).values(payload=None))
+        return self.append(conn, REDACTED, actor, row.subject,
+                           {"seq": seq, "reason": reason, "payload_digest": row.payload_digest})
+
+    def read(self, conn: Connection, *, after: int = 0, kind: str | None = None,
+             subject: str | None = None, actor: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[Event]:
+        """Events in seq order (or newest first), filtered by kind, subject, actor."""
+        query = select(events).where(events.c.seq > after)
+        for column, value in (("kind", kind), ("subject", subject), ("actor", actor)):
+            if value is not None:
+                query = query.where(events.c[column] == value)
+        query = query.order_by(events.c.seq.desc() if newest_first else events.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        result = conn.execution_options(yield_per=2000).execute(query)
+        for row in result:
+            yield Event.from_row(row)
+
+    def checkpoint(self, conn: Connection) -> Checkpoint:
+        row = conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).one()
+        return Checkpoint(row.seq, row.hash, row.mac, row.at)
+
+    def count(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+    def verify(self) -> VerifyReport:
+        """Recompute the whole chain and the signed head; name the first bad event."""
+        with self.store.reading() as conn:
+            head = self.checkpoint(conn)
+            redactions = _redaction_targets(conn)
+            checked, bad = _verify_chain(conn, redactions)
+        if bad is None:
+            bad = self._verify_head(head, checked)
+        redacted = tuple(sorted(redactions))
+        if bad is not None:
+            return VerifyReport(False, checked[0], head, bad[0], bad[1], redacted)
+        return VerifyReport(True, checked[0], head, redacted=redacted)
+
+    def _verify_head(self, head: Checkpoint,
+                     checked: tuple[int, int, str]) -> tuple[int, str] | None:
+        _, last_seq, last_hash = checked
+        if head.seq == 0 and head.mac is None:
+            if last_seq == 0:
+                return None
+            return 1, ("events exist but the signed head is empty: the checkpoint was "
+                       "reset or the events were inserted")
+        key = self.secret.get(create=False)
+        if head.mac is None or not hmac.compare_digest(head.mac,
+                                                       _sign(key, head.seq, head.hash)):
+            return head.seq, ("the signed head checkpoint does not verify: it was altered, "
+                              "or this is not the server secret the ledger was signed with")
+        if last_seq < head.seq:
+            return last_seq + 1, (f"events after seq {last_seq} are missing: the signed "
+                                  f"head is seq {head.seq}")
+        if last_seq > head.seq:
+            return head.seq + 1, (f"event {head.seq + 1} is past the signed head (seq "
+                                  f"{head.seq}): events were added outside the ledger")
+        if last_hash != head.hash:
+            return head.seq, "the last event's hash differs from the signed head"
+        return None
+
+
+def _sign(key: bytes, seq: int, head_hash: str) -> str:
+    return hmac.new(key, f"{seq}:{head_hash}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _check_draft(draft: EventDraft) -> None:
+    for field, limit in _MAX_LENGTHS.items():
+        value = getattr(draft, field)
+        if not isinstance(value, str) or not value or len(value) > limit:
+            raise InvalidInput(f"event {field} must be text of 1 to {limit} characters, "
+                               f"got {value!r}")
+    if not isinstance(draft.payload, dict):
+        raise InvalidInput("an event payload must be a JSON object")
+
+
+def _redaction_targets(conn: Connection) -> set[int]:
+    """Seqs named by redaction events (their own payloads are checked by the chain)."""
+    targets: set[int] = set()
+    query = select(events.c.seq, events.c.payload).where(events.c.kind == REDACTED)
+    for seq, payload in conn.execute(query):
+        try:
+            target = json.loads(payload)["seq"]
+        except (TypeError, ValueError, KeyError):
+            continue
+        if isinstance(target, int) and target < seq:
+            targets.add(target)
+    return targets
+
+
+def _verify_chain(conn: Connection,
+                  redactions: set[int]) -> tuple[tuple[int, int, str], tuple[int, str] | None]:
+    """Walk every event; return (count, last seq, last hash) and the first problem."""
+    expected, prev_hash, count = 1, GENESIS_HASH, 0
+    result = conn.execution_options(yield_per=5000).execute(
+        select(events).order_by(events.c.seq))
+    for row in result:
+        if row.seq != expected:
+            return (count, expected - 1, prev_hash), (
+                expected, f"event {expected} is missing (the next stored is {row.seq})")
+        if row.prev_hash != prev_hash:
+            return (count, row.seq, prev_hash), (
+                row.seq, "prev_hash does not match the hash of the event before it")
+        if row.payload is None:
+            if row.seq not in redactions:
+                return (count, row.seq, prev_hash), (
+                    row.seq, "the payload is missing and no redaction event names it")
+        elif sha256_hex(row.payload) != row.payload_digest:
+            return (count, row.seq, prev_hash), (
+                row.seq, "the payload does not match its digest (the payload was changed)")
+        header = {"seq": row.seq, "id": row.id, "at": row.at, "kind": row.kind,
+                  "actor": row.actor, "subject": row.subject}
+        if chain_hash(prev_hash, header, row.payload_digest) != row.hash:
+            return (count, row.seq, prev_hash), (
+                row.seq, "the hash does not match the event's contents (a field was changed)")
+        prev_hash = row.hash
+        count += 1
+        expected += 1
+    return (count, expected - 1, prev_hash), None

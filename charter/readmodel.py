@@ -1,0 +1,56 @@
+"""The read tables, and how ledger events change them.
+
+Every command appends its events and applies them here in the same transaction, so the
+read tables hold nothing the ledger does not explain, and `rebuild` can recreate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, delete
+
+from charter import orgversions
+from charter.ledger import Event, EventDraft, Ledger
+from charter.store.schema import READ_TABLES
+
+Projector = Callable[[Connection, Event], None]
+
+PROJECTORS: dict[str, Projector] = {
+    orgversions.ORG_LOADED: orgversions.project_org_loaded,
+}
+"""What each event kind does to the read tables (kinds not listed change none)."""
+
+
+def apply(conn: Connection, event: Event) -> None:
+    projector = PROJECTORS.get(event.kind)
+    if projector is not None:
+        projector(conn, event)
+
+
+def record(conn: Connection, ledger: Ledger, *, kind: str, actor: str, subject: str,
+           payload: dict[str, Any]) -> Event:
+    """Append an event and apply it to the read tables, in `conn`'s transaction."""
+    return record_draft(conn, ledger, EventDraft(kind, actor, subject, payload))
+
+
+def record_draft(conn: Connection, ledger: Ledger, draft: EventDraft) -> Event:
+    (event,) = ledger.append_many(conn, [draft])
+    apply(conn, event)
+    return event
+
+
+def rebuild(conn: Connection, ledger: Ledger, batch: int = 2000) -> int:
+    """Empty the read tables and replay every event into them; return events replayed."""
+    for table in reversed(READ_TABLES):
+        conn.execute(delete(table))
+    replayed, after = 0, 0
+    while True:
+        page = list(ledger.read(conn, after=after, limit=batch))
+        for event in page:
+            apply(conn, event)
+        replayed += len(page)
+        if len(page) < batch:
+            return replayed
+        after = page[-1].seq

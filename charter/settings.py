@@ -1,0 +1,66 @@
+"""Every Charter setting, declared once: name, default and help.
+
+Each is read from the environment as ``CHARTER_<NAME>``. The README's configuration
+table is generated from this class (``python -m charter.settings``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Charter's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="CHARTER_", extra="forbid", frozen=True)
+
+    db: str = Field(
+        "sqlite:///charter.db",
+        description="Database URL: `sqlite:///PATH` (embedded) or `postgresql://…`.",
+    )
+    org: Path = Field(
+        Path("charter.yaml"),
+        description="The org file that `charter org validate` and `charter org load` "
+        "read by default.",
+    )
+    secret: str = Field(
+        "",
+        description="Server secret that signs the ledger head. Share it between nodes "
+        "on one PostgreSQL. Never written to the database or the ledger.",
+    )
+    secret_file: Path | None = Field(
+        None,
+        description="File holding the server secret when `secret` is empty. Defaults to "
+        "`<database file>.secret` for SQLite; created on the first ledger write.",
+    )
+    auto_migrate: bool = Field(
+        True,
+        description="Upgrade the database schema to the newest migration when opening it.",
+    )
+    sqlite_busy_timeout: float = Field(
+        30.0, ge=0, description="Seconds an SQLite writer waits for the write lock."
+    )
+    pool_size: int = Field(
+        5, ge=1, description="PostgreSQL connections kept open per Charter process."
+    )
+    pool_max_overflow: int = Field(
+        10, ge=0, description="Extra PostgreSQL connections allowed at peak."
+    )
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table, as the README shows them."""
+    rows = ["| setting | environment variable | default | what it does |",
+            "| --- | --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(empty)" if default is None or default == "" else f"`{default}`"
+        rows.append(f"| `{name}` | `CHARTER_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

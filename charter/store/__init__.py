@@ -1,0 +1,106 @@
+"""Storage: one `Store` over SQLite or PostgreSQL, chosen by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, insert, select
+from sqlalchemy.engine import URL
+
+from charter.errors import ConfigurationError
+from charter.settings import Settings
+from charter.store.dialect import READ_ONLY, Dialect, dialect_for
+from charter.store.schema import ledger_head
+
+__all__ = ["Store", "open_store"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+GENESIS_HASH = "0" * 64
+
+
+class Store:
+    """A database holding one Charter: transactions for writers and readers."""
+
+    def __init__(self, engine: Engine, dialect: Dialect, url: URL) -> None:
+        self.engine = engine
+        self.dialect = dialect
+        self.url = url
+
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite file, or None for a server or an in-memory database."""
+        if self.dialect.name != "sqlite" or self.url.database in (None, "", ":memory:"):
+            return None
+        return Path(self.url.database)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot, never takes the write lock."""
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to `revision`; several processes may call it at once."""
+        with self.engine.begin() as conn:
+            self.dialect.lock_migrations(conn)
+            config = _alembic_config(conn)
+            command.upgrade(config, revision)
+            _ensure_ledger_head(conn)
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _alembic_config(conn: Connection | None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def _ensure_ledger_head(conn: Connection) -> None:
+    if conn.execute(select(ledger_head.c.id)).first() is None:
+        conn.execute(insert(ledger_head).values(id=1, seq=0, hash=GENESIS_HASH))
+
+
+def open_store(url: str | None = None, settings: Settings | None = None, *,
+               migrate: bool | None = None) -> Store:
+    """Open the database at `url` (default: the `db` setting), upgrading its schema
+    unless `migrate` (default: the `auto_migrate` setting) is false."""
+    settings = settings or Settings()
+    dialect, engine_url = dialect_for(url or settings.db)
+    engine = create_engine(engine_url, **dialect.engine_options(settings))
+    dialect.configure(engine, settings)
+    store = Store(engine, dialect, engine_url)
+    if migrate if migrate is not None else settings.auto_migrate:
+        try:
+            store.upgrade()
+        except Exception as error:
+            store.close()
+            if isinstance(error, ConfigurationError):
+                raise
+            raise ConfigurationError(
+                f"cannot open the database {engine_url.render_as_string(hide_password=True)}"
+                f": {error}") from error
+    return store

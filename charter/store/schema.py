@@ -1,0 +1,95 @@
+"""The database tables: the ledger, its signed head, and the read tables it explains."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+HASH = String(64)
+TIMESTAMP = String(32)
+"""Times are stored as fixed-width ISO 8601 UTC text (`2026-01-01T00:00:00.000000Z`):
+exact on every dialect, ordered as text, and hashed as written."""
+
+events = Table(
+    "events", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("at", TIMESTAMP, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("payload", Text, nullable=True, comment="canonical JSON; NULL once redacted"),
+    Column("payload_digest", HASH, nullable=False),
+    Column("prev_hash", HASH, nullable=False),
+    Column("hash", HASH, nullable=False),
+    Index("ix_events_kind", "kind"),
+    Index("ix_events_subject", "subject"),
+    Index("ix_events_actor", "actor"),
+)
+
+ledger_head = Table(
+    "ledger_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", HASH, nullable=False),
+    Column("mac", HASH, nullable=True, comment="HMAC of seq and hash with the server secret"),
+    Column("at", TIMESTAMP, nullable=True),
+)
+
+org_versions = Table(
+    "org_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("org_id", String(64), nullable=False),
+    Column("digest", HASH, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("loaded_at", TIMESTAMP, nullable=False),
+    Column("loaded_by", String(128), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+members = Table(
+    "members", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_version", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("reports_to", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("capacity", Integer, nullable=False),
+)
+
+task_types = Table(
+    "task_types", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_version", Integer, nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("value", Numeric(20, 4), nullable=False),
+    Column("autonomy_ceiling", String(16), nullable=False),
+)
+
+budgets = Table(
+    "budgets", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_version", Integer, nullable=False),
+    Column("parent_id", String(64), nullable=True),
+    Column("owner", String(64), nullable=True),
+    Column("amount", Numeric(20, 4), nullable=False),
+    Column("period", String(16), nullable=False),
+)
+
+READ_TABLES: tuple[Table, ...] = (org_versions, members, task_types, budgets)
+"""Tables rebuilt from the ledger by a replay (in an order that respects references)."""

@@ -1,0 +1,157 @@
+"""The `Charter` facade: one organisation's Charter, over one database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from charter import orgversions, readmodel
+from charter.clock import Clock, SystemClock
+from charter.errors import NoOrgLoaded
+from charter.ledger import Checkpoint, Event, Ledger, VerifyReport
+from charter.org import Org, read_org
+from charter.orgversions import OrgVersion
+from charter.secret import ServerSecret
+from charter.settings import Settings
+from charter.store import Store, open_store
+
+
+class Charter:
+    """Charter's verbs over one store. Every command runs in one transaction that
+    appends its ledger events and updates the read tables."""
+
+    def __init__(self, store: Store, settings: Settings | None = None,
+                 clock: Clock | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = store
+        self.clock = clock or SystemClock()
+        secret = ServerSecret.from_settings(self.settings, store.database_file)
+        self.ledger = Ledger(store, self.clock, secret)
+        self._org_cache: OrgVersion | None = None
+
+    # -- org --------------------------------------------------------------------------
+
+    def load_org(self, path: str | Path | None = None, *, actor: str = "system") -> OrgVersion:
+        """Validate the org file and make it the current version (a ledger event).
+
+        An invalid file raises `OrgInvalid` listing every problem and changes nothing.
+        """
+        org = read_org(Path(path or self.settings.org).resolve())
+        return self.install_org(org, actor=actor)
+
+    def install_org(self, org: Org, *, actor: str = "system") -> OrgVersion:
+        """Make an already validated org the current version."""
+        with self.store.transaction() as conn:
+            draft = orgversions.org_loaded_draft(conn, org, actor)
+            event = readmodel.record_draft(conn, self.ledger, draft)
+        version = OrgVersion(draft.payload["version"], org, event.at, actor, event.seq)
+        self._org_cache = version
+        return version
+
+    def current_org(self) -> OrgVersion | None:
+        """The org in force, or None before the first load."""
+        with self.store.reading() as conn:
+            number = orgversions.current_version_number(conn)
+            if number is None:
+                return None
+            if self._org_cache is None or self._org_cache.version != number:
+                self._org_cache = orgversions.read_version(conn, number)
+        return self._org_cache
+
+    @property
+    def org(self) -> Org:
+        """The org in force; raises `NoOrgLoaded` before the first load."""
+        current = self.current_org()
+        if current is None:
+            raise NoOrgLoaded()
+        return current.org
+
+    def org_versions(self) -> list[dict[str, Any]]:
+        with self.store.reading() as conn:
+            return orgversions.list_versions(conn)
+
+    # -- ledger -----------------------------------------------------------------------
+
+    def verify_ledger(self) -> VerifyReport:
+        """Recompute the hash chain and the signed head; name the first bad event."""
+        return self.ledger.verify()
+
+    def checkpoint(self) -> Checkpoint:
+        """The signed head of the ledger, to anchor outside the database."""
+        with self.store.reading() as conn:
+            return self.ledger.checkpoint(conn)
+
+    def events(self, *, after: int = 0, kind: str | None = None, subject: str | None = None,
+               actor: str | None = None, limit: int | None = None) -> list[Event]:
+        with self.store.reading() as conn:
+            return list(self.ledger.read(conn, after=after, kind=kind, subject=subject,
+                                         actor=actor, limit=limit))
+
+    def tail(self, count: int = 20) -> list[Event]:
+        """The newest `count` events, oldest first."""
+        with self.store.reading() as conn:
+            newest = list(self.ledger.read(conn, limit=count, newest_first=True))
+        return newest[::-1]
+
+    def export_ledger(self, out: IO[str], *, after: int = 0) -> int:
+        """Write the events after seq `after` as JSON Lines; return how many."""
+        written = 0
+        with self.store.reading() as conn:
+            for event in self.ledger.read(conn, after=after):
+                out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+                written += 1
+        return written
+
+    def iter_events(self, *, after: int = 0) -> Iterator[Event]:
+        with self.store.reading() as conn:
+            yield from self.ledger.read(conn, after=after)
+
+    def redact(self, seq: int, *, actor: str, reason: str) -> Event:
+        """Erase event `seq`'s payload (keeping its digest) for an erasure request."""
+        with self.store.transaction() as conn:
+            return self.ledger.redact(conn, seq, actor, reason)
+
+    def rebuild_read_tables(self) -> int:
+        """Replay the whole ledger into empty read tables; return events replayed."""
+        with self.store.transaction() as conn:
+            replayed = readmodel.rebuild(conn, self.ledger)
+        self._org_cache = None
+        return replayed
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Charter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+def open_charter(db_url: str | None = None, org_path: str | Path | None = None, *,
+                 settings: Settings | None = None, clock: Clock | None = None,
+                 actor: str = "system") -> Charter:
+    """Open Charter on `db_url` (default: the `db` setting).
+
+    With `org_path`, the org file is loaded when it differs from the version in force
+    (opening again with the same file records nothing).
+    """
+    settings = settings or Settings()
+    store = open_store(db_url, settings)
+    charter = Charter(store, settings, clock)
+    try:
+        if org_path is not None:
+            org = read_org(Path(org_path).resolve())
+            current = charter.current_org()
+            if current is None or current.org.digest != org.digest:
+                charter.install_org(org, actor=actor)
+    except BaseException:
+        charter.close()
+        raise
+    return charter

@@ -1,0 +1,236 @@
+"""Pydantic models of Charter's concepts, as the org file declares them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+MemberKind = Literal["ai", "human"]
+MemberStatus = Literal["active", "suspended"]
+AutonomyLevel = Literal["supervised", "notify", "autonomous"]
+ConflictRuleName = Literal["authority", "track_record", "escalate"]
+BudgetPeriod = Literal["day", "week", "month", "quarter", "year", "total"]
+
+AUTONOMY_ORDER: tuple[AutonomyLevel, ...] = ("supervised", "notify", "autonomous")
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"),
+]
+"""An id: letters, digits, `_`, `.` and `-`, starting with a letter or digit, ≤ 64 long."""
+
+ActionName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*(\.[A-Za-z][A-Za-z0-9_\-]*)*$"),
+]
+"""A Cedar action name such as `purchase.create`."""
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept `90s`, `15m`, `4h`, `2d`, `1h30m` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text such as '15m', '4h'")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value.strip())) and value.strip():
+        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("a duration must be longer than zero")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+SkillLevel = Annotated[float, Field(ge=0.0, le=1.0)]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class Model(BaseModel):
+    """Base of the org's models: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrgInfo(Model):
+    id: Identifier
+    name: str = Field(min_length=1)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+
+
+class Team(Model):
+    name: str = Field(min_length=1)
+    department: Identifier
+
+
+class CostModel(Model):
+    """What a member costs: a fixed amount per task plus time spent."""
+
+    per_task: Money = Decimal(0)
+    per_hour: Money = Decimal(0)
+
+
+class PythonEngine(Model):
+    kind: Literal["python"]
+    target: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                        description="`module:function`")
+
+
+class HttpEngine(Model):
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://\S+$")
+    secret_env: str | None = None
+    timeout: Duration = timedelta(seconds=30)
+    retries: int = Field(2, ge=0, le=10)
+
+
+class OpenAIEngine(Model):
+    kind: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://\S+$")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    input_price_per_1k: Money = Decimal(0)
+    output_price_per_1k: Money = Decimal(0)
+
+
+class McpEngine(Model):
+    kind: Literal["mcp"]
+    server: str = Field(min_length=1, description="a command line (stdio) or an http(s) URL")
+    tool: str = Field(min_length=1)
+
+
+EngineSpec = Annotated[
+    PythonEngine | HttpEngine | OpenAIEngine | McpEngine, Field(discriminator="kind")
+]
+
+
+class Member(Model):
+    """An AI agent or a person."""
+
+    id: Identifier
+    name: str = ""
+    kind: MemberKind
+    title: str = ""
+    department: Identifier
+    roles: tuple[Identifier, ...] = ()
+    teams: tuple[Identifier, ...] = ()
+    reports_to: Identifier | None = None
+    skills: dict[Identifier, SkillLevel] = Field(default_factory=dict)
+    capacity: int = Field(1, ge=0, description="tasks it can hold at once")
+    cost: CostModel = CostModel()
+    engine: EngineSpec | None = None
+    autonomy: dict[Identifier, AutonomyLevel] = Field(
+        default_factory=dict, description="ceiling per task type, below the type's own"
+    )
+    limits: dict[Identifier, Money] = Field(
+        default_factory=dict, description="spending limits, offered to policies"
+    )
+    status: MemberStatus = "active"
+
+    @model_validator(mode="after")
+    def _engine_only_for_ai(self) -> Member:
+        if self.kind == "human" and self.engine is not None:
+            raise ValueError("a person has no engine: remove `engine` or set `kind: ai`")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+def _fallback_step(value: Any) -> Any:
+    """Turn the file's short form (`retry: 1`, `escalate: supervisor`) into fields."""
+    if isinstance(value, dict) and len(value) == 1 and "action" not in value:
+        ((action, argument),) = value.items()
+        if action == "escalate":
+            return {"action": action, "to": argument}
+        return {"action": action, "count": argument}
+    return value
+
+
+class FallbackStep(Model):
+    """One step of a task type's fallback protocol."""
+
+    action: Literal["retry", "reassign", "escalate"]
+    count: int = Field(1, ge=1, le=100)
+    to: str | None = Field(None, description="escalate: `supervisor` or a member id")
+
+    @model_validator(mode="after")
+    def _target_for_escalate(self) -> FallbackStep:
+        if self.action == "escalate" and not self.to:
+            raise ValueError("escalate needs a target: `supervisor` or a member id")
+        if self.action != "escalate" and self.to is not None:
+            raise ValueError(f"{self.action} takes a count, not a target")
+        return self
+
+
+class ConflictRule(Model):
+    """How contradictory proposals on one subject and key are arbitrated."""
+
+    rule: ConflictRuleName = "escalate"
+    window: Duration = timedelta(hours=1)
+
+
+class TaskType(Model):
+    """A kind of work or decision the org recognises."""
+
+    id: Identifier
+    description: str = ""
+    action: ActionName
+    skills: tuple[Identifier, ...] = ()
+    value: Money
+    timeout: Duration
+    lease: Duration = timedelta(minutes=15)
+    fallback: tuple[Annotated[FallbackStep, BeforeValidator(_fallback_step)], ...] = ()
+    autonomy_ceiling: AutonomyLevel = "supervised"
+    conflict: ConflictRule = ConflictRule()
+    quorum: int = Field(1, ge=1, le=20, description="distinct approvers an escalation needs")
+
+    @model_validator(mode="after")
+    def _escalate_last(self) -> TaskType:
+        for step in self.fallback[:-1]:
+            if step.action == "escalate":
+                raise ValueError("`escalate` ends a fallback protocol: put it last")
+        return self
+
+
+class Budget(Model):
+    """A spending envelope; children draw on their parent."""
+
+    id: Identifier
+    amount: Money
+    period: BudgetPeriod = "month"
+    owner: Identifier | None = Field(None, description="a member or team answerable for it")
+    children: tuple[Budget, ...] = ()
+
+
+class OrgSpec(Model):
+    """The whole org file."""
+
+    org: OrgInfo
+    departments: dict[Identifier, str] = Field(min_length=1)
+    roles: dict[Identifier, str] = Field(default_factory=dict)
+    teams: dict[Identifier, Team] = Field(default_factory=dict)
+    skills: dict[Identifier, str] = Field(default_factory=dict)
+    actions: dict[ActionName, str] = Field(default_factory=dict)
+    members: tuple[Member, ...] = Field(min_length=1)
+    task_types: tuple[TaskType, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    policies: str = "policies"

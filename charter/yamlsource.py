@@ -1,0 +1,108 @@
+"""YAML documents that remember where each value came from (file and line)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """One problem found in a source file, with where it is."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+
+
+@dataclass
+class LocatedDocument:
+    """A parsed YAML document and the line of each value in it."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """The line of the deepest part of `path` that the document has.
+
+        Parts the document does not have (a validator's tag, say) are skipped.
+        """
+        found: Path_ = ()
+        line = self.lines.get(())
+        for part in path:
+            candidate = (*found, part)
+            if candidate in self.lines:
+                found = candidate
+                line = self.lines[candidate]
+        return line
+
+    def problem(self, path: Sequence[str | int], message: str) -> SourceProblem:
+        return SourceProblem(self.file, self.line_of(path), format_path(path), message)
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """`('members', 3, 'capacity')` → `members[3].capacity`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load_located(text: str, file: str) -> tuple[LocatedDocument | None, list[SourceProblem]]:
+    """Parse one YAML document, keeping lines; report syntax errors and duplicate keys."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(error, "problem", None) or str(error)
+        context = getattr(error, "context", None)
+        message = f"YAML syntax error: {reason}" + (f" ({context})" if context else "")
+        return None, [SourceProblem(file, line, "", message)]
+    document = LocatedDocument(file, None)
+    problems: list[SourceProblem] = []
+    if root is None:
+        return document, problems
+    document.lines[()] = root.start_mark.line + 1
+    document.data = _build(root, (), document, problems, yaml.SafeLoader(""))
+    return document, problems
+
+
+def _build(node: yaml.Node, path: Path_, document: LocatedDocument,
+           problems: list[SourceProblem], loader: yaml.SafeLoader) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _build(key_node, path, document, problems, loader)
+            if isinstance(key, list | dict):
+                problems.append(SourceProblem(document.file, key_node.start_mark.line + 1,
+                                              format_path(path), "a key must be a plain value"))
+                continue
+            child = (*path, key)
+            if key in result:
+                problems.append(SourceProblem(
+                    document.file, key_node.start_mark.line + 1, format_path(child),
+                    f"duplicate key {key!r} (first on line {document.lines[child]})"))
+                continue
+            document.lines[child] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, child, document, problems, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            document.lines[(*path, index)] = item.start_mark.line + 1
+            items.append(_build(item, (*path, index), document, problems, loader))
+        return items
+    return loader.construct_object(node, deep=True)
