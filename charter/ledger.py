@@ -130,6 +130,8 @@ class Ledger:
 
     def append_many(self, conn: Connection, drafts: Sequence[EventDraft]) -> list[Event]:
         """Append events in order in `conn`'s transaction, holding the head once."""
+        if not drafts:
+            return []
         for draft in drafts:
             _check_draft(draft)
         head = self.store.dialect.lock_ledger_head(conn)
@@ -180,8 +182,7 @@ class Ledger:
         query = query.order_by(events.c.seq.desc() if newest_first else events.c.seq)
         if limit is not None:
             query = query.limit(limit)
-        result = conn.execution_options(yield_per=2000).execute(query)
-        for row in result:
+        for row in conn.execute(query.execution_options(yield_per=2000)):
             yield Event.from_row(row)
 
     def checkpoint(self, conn: Connection) -> Checkpoint:
@@ -260,9 +261,8 @@ def _verify_chain(conn: Connection,
                   redactions: set[int]) -> tuple[tuple[int, int, str], tuple[int, str] | None]:
     """Walk every event; return (count, last seq, last hash) and the first problem."""
     expected, prev_hash, count = 1, GENESIS_HASH, 0
-    result = conn.execution_options(yield_per=5000).execute(
-        select(events).order_by(events.c.seq))
-    for row in result:
+    query = select(events).order_by(events.c.seq).execution_options(yield_per=5000)
+    for row in conn.execute(query):
         if row.seq != expected:
             return (count, expected - 1, prev_hash), (
                 expected, f"event {expected} is missing (the next stored is {row.seq})")

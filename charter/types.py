@@ -46,7 +46,11 @@ def _parse_duration(value: Any) -> Any:
         raise ValueError("a duration is a number of seconds or text such as '15m', '4h'")
     if isinstance(value, int | float):
         return timedelta(seconds=value)
-    if isinstance(value, str) and (match := _DURATION.match(value.strip())) and value.strip():
+    if isinstance(value, str) and not value.startswith("P"):
+        match = _DURATION.match(value.strip())
+        if not match or not value.strip():
+            raise ValueError(f"not a duration: {value!r}; write it such as '15m', '4h', "
+                             "'2d', '1h30m' or a number of seconds")
         days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     return value
@@ -58,9 +62,16 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
+def _plain_decimal(value: Decimal) -> Decimal:
+    """One form per amount (10, 10.0 and 1E+1 are all `10`), so digests are stable."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
 SkillLevel = Annotated[float, Field(ge=0.0, le=1.0)]
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_plain_decimal)]
 
 
 class Model(BaseModel):

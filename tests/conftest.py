@@ -1,0 +1,75 @@
+"""Shared fixtures: every storage test runs on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from charter import ManualClock, Settings
+from charter.store import Store, open_store
+from charter.system import Charter
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ORG = ROOT / "examples" / "acme" / "charter.yaml"
+POSTGRES_URL = os.environ.get("CHARTER_TEST_POSTGRES")
+
+
+def _postgres_schema_url(base: str, schema: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: an SQLite file, or a new schema on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'charter.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("CHARTER_TEST_POSTGRES is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _postgres_schema_url(POSTGRES_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(secret="test-secret", org=EXAMPLE_ORG)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(db_url: str, settings: Settings) -> Iterator[Store]:
+    store = open_store(db_url, settings)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def system(store: Store, settings: Settings, clock: ManualClock) -> Charter:
+    return Charter(store, settings, clock)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A copy of the example org that a test may edit."""
+    target = tmp_path / "org"
+    shutil.copytree(EXAMPLE_ORG.parent, target)
+    return target

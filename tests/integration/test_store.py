@@ -1,0 +1,51 @@
+"""The schema that migrations build is the schema the code declares, on both dialects."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from charter.errors import ConfigurationError
+from charter.store import Store, open_store
+from charter.store.schema import ledger_head, metadata
+
+
+def test_migrations_match_declared_schema(store: Store):
+    with store.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
+    assert store.current_revision() == store.head_revision()
+
+
+def test_upgrade_is_idempotent_and_keeps_one_ledger_head(store: Store):
+    store.upgrade()
+    store.upgrade()
+    with store.reading() as conn:
+        heads = conn.execute(select(ledger_head)).all()
+    assert [(row.seq, row.mac) for row in heads] == [(0, None)]
+
+
+def test_open_without_migrating_leaves_database_empty(db_url: str, settings):
+    store = open_store(db_url, settings, migrate=False)
+    try:
+        assert "events" not in inspect(store.engine).get_table_names()
+        assert store.current_revision() is None
+    finally:
+        store.close()
+
+
+def test_sqlite_uses_wal(tmp_path, settings):
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}", settings)
+    try:
+        with store.reading() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://localhost/x", "not a url", "redis://localhost"])
+def test_unsupported_database_url_is_a_clear_error(url: str, settings):
+    with pytest.raises(ConfigurationError, match="sqlite:///PATH or postgresql://"):
+        open_store(url, settings)
