@@ -33,13 +33,28 @@ def test_loading_records_a_version_and_an_event(system: Charter, workspace: Path
     assert counts["budgets"] == len(first.org.budgets)
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    ("reports_to: dana.whitfield", "reports_to: dana.whitfeld"),
-    ("capacity: 2", "capacity: -2"),
-    ("org:\n", "org: [\n"),
-])
+MALFORMED = {
+    "yaml syntax": ("    roles: [executive, manager, approver]\n    teams: [leadership]\n"
+                    "    skills: {negotiation: 0.8",
+                    "    roles: [executive, manager, approver\n    teams: [leadership]\n"
+                    "    skills: {negotiation: 0.8"),
+    "cycle": ("  - id: dana.whitfield\n",
+              "  - id: dana.whitfield\n    reports_to: marcus.okafor\n"),
+    "unknown member": ("reports_to: dana.whitfield", "reports_to: dana.whitfeld"),
+    "duplicate id": ("  - id: priya.raman\n", "  - id: marcus.okafor\n"),
+    "wrong type": ("capacity: 2", "capacity: two"),
+    "unknown skill": ("skills: {negotiation: 0.8, pricing: 0.6}",
+                      "skills: {negotiation: 0.8, pricing: 0.6, juggling: 0.9}"),
+    "negative capacity": ("capacity: 2", "capacity: -2"),
+    "missing field": ("    kind: human\n    title: Chief Executive Officer\n",
+                      "    title: Chief Executive Officer\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_invalid_org_changes_nothing_and_keeps_the_previous(system: Charter, workspace: Path,
-                                                            old: str, new: str):
+                                                            case: str):
+    old, new = MALFORMED[case]
     path = workspace / "charter.yaml"
     system.load_org(path)
     before_counts, before_events = table_counts(system), system.events()
@@ -48,7 +63,9 @@ def test_invalid_org_changes_nothing_and_keeps_the_previous(system: Charter, wor
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(OrgInvalid) as caught:
         system.load_org(path)
-    assert caught.value.details and caught.value.details[0]["line"]
+    problem = caught.value.details[0]
+    assert problem["file"].endswith("charter.yaml") and problem["line"] > 90, problem
+    assert problem["message"], problem
     assert system.events() == before_events
     assert table_counts(system) == before_counts
     assert system.current_org().version == 1  # type: ignore[union-attr]
