@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from charter.canonical import canonical_json
 from charter.ledger import Event, EventDraft
@@ -45,7 +45,7 @@ def project_org_loaded(conn: Connection, event: Event) -> None:
         version=version, org_id=org.id, digest=payload["digest"], source=payload["source"],
         loaded_at=event.at, loaded_by=event.actor, event_seq=event.seq,
         document=canonical_json(document)))
-    for table in (members, task_types, budgets):
+    for table in (members, task_types):
         conn.execute(delete(table))
     if org.spec.members:
         conn.execute(insert(members), [
@@ -56,11 +56,24 @@ def project_org_loaded(conn: Connection, event: Event) -> None:
         conn.execute(insert(task_types), [
             {"id": t.id, "org_version": version, "action": t.action, "value": t.value,
              "autonomy_ceiling": t.autonomy_ceiling} for t in org.spec.task_types])
-    rows = [{"id": b.id, "org_version": version, "parent_id": parent, "owner": b.owner,
-             "amount": b.amount, "period": b.period}
-            for b, parent in walk_budgets(org.spec.budgets, None)]
-    if rows:
-        conn.execute(insert(budgets), rows)
+    _project_budgets(conn, org, version)
+
+
+def _project_budgets(conn: Connection, org: Org, version: int) -> None:
+    """Update envelopes in place, so their reserved and committed amounts survive a
+    new org version; envelopes the org no longer has are removed."""
+    existing = set(conn.execute(select(budgets.c.id)).scalars())
+    for budget, parent in walk_budgets(org.spec.budgets, None):
+        values = {"org_version": version, "parent_id": parent, "owner": budget.owner,
+                  "amount": budget.amount, "period": budget.period}
+        if budget.id in existing:
+            conn.execute(update(budgets).where(budgets.c.id == budget.id).values(**values))
+        else:
+            conn.execute(insert(budgets).values(id=budget.id, reserved=0, committed=0,
+                                                **values))
+    removed = existing - set(org.budgets)
+    if removed:
+        conn.execute(delete(budgets).where(budgets.c.id.in_(removed)))
 
 
 def current_version_number(conn: Connection) -> int | None:
