@@ -19,6 +19,15 @@ _ITEM_SECTIONS: dict[str, type[Member] | type[TaskType] | type[Budget]] = {
     "members": Member, "task_types": TaskType, "budgets": Budget,
 }
 _TEAMS = TypeAdapter(dict[str, Team])
+_ACTIONS: TypeAdapter[Any] = TypeAdapter(OrgSpec.model_fields["actions"].annotation)
+_RESOURCES: TypeAdapter[Any] = TypeAdapter(OrgSpec.model_fields["resources"].annotation)
+
+
+def _valid_or_empty(adapter: TypeAdapter[Any], value: Any) -> Any:
+    try:
+        return adapter.validate_python(value or {})
+    except ValidationError:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -147,13 +156,12 @@ def _parts(spec: OrgSpec | None, document: LocatedDocument) -> OrgParts:
         declared[section] = {str(item["id"]) for item in items
                              if isinstance(item, dict) and "id" in item}
     if spec is not None:
-        return OrgParts(declared, dict(spec.teams), list(enumerate(spec.members)),
+        return OrgParts(declared, dict(spec.teams), dict(spec.actions), dict(spec.resources),
+                        list(enumerate(spec.members)),
                         list(enumerate(spec.task_types)), list(enumerate(spec.budgets)))
-    try:
-        teams = _TEAMS.validate_python(raw.get("teams") or {})
-    except ValidationError:
-        teams = {}
-    parts = OrgParts(declared, teams)
+    parts = OrgParts(declared, _valid_or_empty(_TEAMS, raw.get("teams")),
+                     _valid_or_empty(_ACTIONS, raw.get("actions")),
+                     _valid_or_empty(_RESOURCES, raw.get("resources")))
     for section, model in _ITEM_SECTIONS.items():
         value = raw.get(section)
         for index, item in enumerate(value if isinstance(value, list) else []):

@@ -10,8 +10,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from charter.types import AUTONOMY_ORDER, Budget, Member, TaskType, Team
+from charter.types import (
+    AUTONOMY_ORDER,
+    ActionSpec,
+    Budget,
+    Member,
+    ResourceType,
+    TaskType,
+    Team,
+)
 from charter.yamlsource import LocatedDocument, SourceProblem
+
+BUILT_IN_TYPES = frozenset({"Member", "Role", "Team", "Department", "Budget", "Action"})
+"""Entity types Charter makes from the org itself; resource types may not reuse them."""
+_RESOURCE_TARGETS = frozenset({"Member", "Budget"})
 
 Indexed = list[tuple[int, Any]]
 
@@ -22,6 +34,8 @@ class OrgParts:
 
     declared: dict[str, set[str]]
     teams: dict[str, Team]
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    resources: dict[str, ResourceType] = field(default_factory=dict)
     members: list[tuple[int, Member]] = field(default_factory=list)
     task_types: list[tuple[int, TaskType]] = field(default_factory=list)
     budgets: list[tuple[int, Budget]] = field(default_factory=list)
@@ -35,6 +49,7 @@ def check_references(parts: OrgParts, document: LocatedDocument) -> list[SourceP
     found += _check_chain_of_command(parts, document)
     found += _check_task_types(parts, document)
     found += _check_budgets(parts, document)
+    found += _check_resources(parts, document)
     return sorted(found, key=lambda problem: problem.line or 0)
 
 
@@ -181,3 +196,43 @@ def _check_budgets(parts: OrgParts, document: LocatedDocument) -> Iterator[Sourc
 
     for index, budget in parts.budgets:
         yield from visit(budget, ("budgets", index), None)
+
+
+def value_matches(type_name: str, value: Any) -> bool:
+    """Whether `value` is of the attribute type `type_name` (`?` marks optional)."""
+    base = type_name.rstrip("?")
+    if base == "Bool":
+        return isinstance(value, bool)
+    if base == "String":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return base == "Long" or value >= 0
+
+
+def _check_resources(parts: OrgParts, document: LocatedDocument) -> Iterator[SourceProblem]:
+    for name, resource_type in parts.resources.items():
+        if name in BUILT_IN_TYPES:
+            yield document.problem(("resources", name), f"`{name}` is a built-in entity "
+                                                        "type: choose another name")
+        for item, values in resource_type.items.items():
+            at = ("resources", name, "items", item)
+            for attribute, value in values.items():
+                expected = resource_type.attributes.get(attribute)
+                if expected is None:
+                    yield document.problem((*at, attribute), f"`{attribute}` is not an "
+                                           f"attribute of {name}: declare it under attributes")
+                elif not value_matches(expected, value):
+                    yield document.problem((*at, attribute), f"expected {expected}, "
+                                           f"got {value!r}")
+            for attribute, expected in resource_type.attributes.items():
+                if not expected.endswith("?") and attribute not in values:
+                    yield document.problem(at, f"missing attribute `{attribute}` "
+                                               f"({expected})")
+    known = set(parts.resources) | _RESOURCE_TARGETS
+    for action, spec in parts.actions.items():
+        for position, name in enumerate(spec.resources):
+            if name not in known:
+                yield document.problem(("actions", action, "resources", position),
+                                       f"unknown resource type `{name}`: declare it "
+                                       "under `resources:`")

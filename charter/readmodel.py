@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete
 
-from charter import orgversions
+from charter import approvals, budgets, delegations, orgversions, policyversions
 from charter.ledger import Event, EventDraft, Ledger
 from charter.store.schema import READ_TABLES
 
@@ -19,6 +19,11 @@ Projector = Callable[[Connection, Event], None]
 
 PROJECTORS: dict[str, Projector] = {
     orgversions.ORG_LOADED: orgversions.project_org_loaded,
+    policyversions.POLICY_LOADED: policyversions.project_policy_loaded,
+    delegations.GRANTED: delegations.project_granted,
+    delegations.REVOKED: delegations.project_revoked,
+    **approvals.PROJECTORS,
+    **budgets.PROJECTORS,
 }
 """What each event kind does to the read tables (kinds not listed change none)."""
 

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = Field(
         30.0, ge=0, description="Seconds an SQLite writer waits for the write lock."
     )
+    governance_refresh: float = Field(
+        1.0, ge=0, description="Seconds a process reuses the org, policies and delegations "
+        "it decides with before checking the database for changes made by other nodes.")
+    decision_flush_interval: float = Field(
+        0.05, gt=0, le=1.0, description="Seconds at most between group commits of logged "
+        "decisions that change nothing.")
     pool_size: int = Field(
         5, ge=1, description="PostgreSQL connections kept open per Charter process."
     )

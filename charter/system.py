@@ -8,18 +8,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from charter import orgversions, readmodel
+from charter import orgversions, policyversions, readmodel
 from charter.clock import Clock, SystemClock
+from charter.decisionlog import DecisionLog
 from charter.errors import NoOrgLoaded
+from charter.governance import GovernanceVerbs, Snapshot
 from charter.ledger import Checkpoint, Event, Ledger, VerifyReport
 from charter.org import Org, read_org
 from charter.orgversions import OrgVersion
+from charter.policy import PolicyEngine, read_policy_files
 from charter.secret import ServerSecret
 from charter.settings import Settings
 from charter.store import Store, open_store
 
 
-class Charter:
+class Charter(GovernanceVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 
@@ -31,24 +34,36 @@ class Charter:
         secret = ServerSecret.from_settings(self.settings, store.database_file)
         self.ledger = Ledger(store, self.clock, secret)
         self._org_cache: OrgVersion | None = None
+        self._snapshot: Snapshot | None = None
+        self._decisions = DecisionLog(self.ledger, self.settings.decision_flush_interval)
 
     # -- org --------------------------------------------------------------------------
 
     def load_org(self, path: str | Path | None = None, *, actor: str = "system") -> OrgVersion:
-        """Validate the org file and make it the current version (a ledger event).
+        """Validate the org file and its policies folder and make them the current
+        versions (ledger events).
 
-        An invalid file raises `OrgInvalid` listing every problem and changes nothing.
+        An invalid file raises `OrgInvalid` (or `PolicyInvalid`) listing every problem
+        and changes nothing.
         """
         org = read_org(Path(path or self.settings.org).resolve())
         return self.install_org(org, actor=actor)
 
     def install_org(self, org: Org, *, actor: str = "system") -> OrgVersion:
-        """Make an already validated org the current version."""
+        """Make an already validated org the current version, with the policies in its
+        folder (validated against the new org's schema first)."""
+        engine = PolicyEngine.build(org, read_policy_files(org.policies_dir))
         with self.store.transaction() as conn:
             draft = orgversions.org_loaded_draft(conn, org, actor)
             event = readmodel.record_draft(conn, self.ledger, draft)
+            current = policyversions.current_version_number(conn)
+            loaded = None if current is None else policyversions.read_version(conn, current)
+            if loaded is None or loaded.digest != engine.policies.digest:
+                readmodel.record_draft(conn, self.ledger, policyversions.policy_loaded_draft(
+                    conn, engine.policies, str(org.policies_dir), actor))
         version = OrgVersion(draft.payload["version"], org, event.at, actor, event.seq)
         self._org_cache = version
+        self._snapshot = None
         return version
 
     def current_org(self) -> OrgVersion | None:
@@ -119,12 +134,17 @@ class Charter:
         with self.store.transaction() as conn:
             replayed = readmodel.rebuild(conn, self.ledger)
         self._org_cache = None
+        self._snapshot = None
         return replayed
 
     # -- lifetime ---------------------------------------------------------------------
 
     def close(self) -> None:
-        self.store.close()
+        """Write pending decisions to the ledger and close the database."""
+        try:
+            self._decisions.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Charter:
         return self

@@ -40,7 +40,7 @@ ActionName = Annotated[
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-def _parse_duration(value: Any) -> Any:
+def parse_duration(value: Any) -> Any:
     """Accept `90s`, `15m`, `4h`, `2d`, `1h30m` or a number of seconds."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text such as '15m', '4h'")
@@ -69,7 +69,7 @@ def _plain_decimal(value: Decimal) -> Decimal:
     return value.normalize()
 
 
-Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 SkillLevel = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_plain_decimal)]
 
@@ -78,6 +78,37 @@ class Model(BaseModel):
     """Base of the org's models: unknown fields are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+AttributeType = Annotated[str, StringConstraints(pattern=r"^(Long|String|Bool|Amount)\??$")]
+"""A context or resource attribute's type: `Long`, `String`, `Bool` or `Amount` (a
+non-negative amount of money, compared in whole units), optional with a trailing `?`."""
+
+TypeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9_]{0,63}$")]
+"""A resource type name, as Cedar writes it: `Vendor`, `Customer`."""
+
+
+def _described(value: Any) -> Any:
+    """A bare description is shorthand for `{description: ...}`."""
+    return {"description": value} if isinstance(value, str) else value
+
+
+class ActionSpec(Model):
+    """A verb that policies permit or forbid, and the request context it takes."""
+
+    description: str = ""
+    context: dict[Identifier, AttributeType] = Field(default_factory=dict)
+    resources: tuple[TypeName, ...] = Field(
+        (), description="resource types it applies to (default: every declared type)")
+
+
+class ResourceType(Model):
+    """A kind of thing actions apply to, with attributes policies may read."""
+
+    description: str = ""
+    attributes: dict[Identifier, AttributeType] = Field(default_factory=dict)
+    items: dict[str, dict[Identifier, Any]] = Field(
+        default_factory=dict, description="known resources and their attribute values")
 
 
 class OrgInfo(Model):
@@ -199,6 +230,14 @@ class ConflictRule(Model):
     window: Duration = timedelta(hours=1)
 
 
+class ApprovalRule(Model):
+    """How long an escalation waits, and what happens when nobody answers."""
+
+    sla: Duration = timedelta(hours=4)
+    on_timeout: Literal["deny", "escalate"] = "escalate"
+    expires: Duration = timedelta(days=7)
+
+
 class TaskType(Model):
     """A kind of work or decision the org recognises."""
 
@@ -213,6 +252,7 @@ class TaskType(Model):
     autonomy_ceiling: AutonomyLevel = "supervised"
     conflict: ConflictRule = ConflictRule()
     quorum: int = Field(1, ge=1, le=20, description="distinct approvers an escalation needs")
+    approval: ApprovalRule = ApprovalRule()
 
     @model_validator(mode="after")
     def _escalate_last(self) -> TaskType:
@@ -240,7 +280,10 @@ class OrgSpec(Model):
     roles: dict[Identifier, str] = Field(default_factory=dict)
     teams: dict[Identifier, Team] = Field(default_factory=dict)
     skills: dict[Identifier, str] = Field(default_factory=dict)
-    actions: dict[ActionName, str] = Field(default_factory=dict)
+    actions: dict[ActionName, Annotated[ActionSpec, BeforeValidator(_described)]] = Field(
+        default_factory=dict)
+    resources: dict[TypeName, Annotated[ResourceType, BeforeValidator(_described)]] = Field(
+        default_factory=dict)
     members: tuple[Member, ...] = Field(min_length=1)
     task_types: tuple[TaskType, ...] = ()
     budgets: tuple[Budget, ...] = ()

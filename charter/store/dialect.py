@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, event, select, text
+from sqlalchemy import Connection, Engine, Row, Select, event, select, text
 from sqlalchemy.engine import URL, make_url
 
 from charter.errors import ConfigurationError
@@ -14,6 +14,8 @@ from charter.store.schema import ledger_head
 
 READ_ONLY = "charter_read_only"
 """Execution option marking a connection that only reads (SQLite: deferred BEGIN)."""
+
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
 class Dialect(Protocol):
@@ -30,6 +32,10 @@ class Dialect(Protocol):
         ...
 
     def lock_migrations(self, conn: Connection) -> None: ...
+
+    def lock_for_update(self, query: _Query) -> _Query:
+        """`query`, made to hold the rows it reads until the transaction ends."""
+        ...
 
 
 class SQLiteDialect:
@@ -70,6 +76,10 @@ class SQLiteDialect:
     def lock_migrations(self, conn: Connection) -> None:
         return None
 
+    def lock_for_update(self, query: _Query) -> _Query:
+        # BEGIN IMMEDIATE already serializes writers: no row locks to take.
+        return query
+
 
 class PostgresDialect:
     """A connection pool; appenders queue on the ledger head's row lock."""
@@ -93,6 +103,9 @@ class PostgresDialect:
 
     def lock_migrations(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._MIGRATION_LOCK})
+
+    def lock_for_update(self, query: _Query) -> _Query:
+        return query.with_for_update()
 
 
 def dialect_for(url: str) -> tuple[Dialect, URL]:

@@ -1,0 +1,264 @@
+"""Approvals: an escalated request waiting for n distinct approvers.
+
+An approval is bound to the sha256 of the exact request, so approving one request never
+approves another with different arguments, and an approved request executes once.
+Nobody approves a request they made. When the SLA passes unanswered, the approval is
+denied or escalated one level further, as its task type says.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, select, update
+
+from charter import readmodel
+from charter.canonical import canonical_json
+from charter.clock import Clock
+from charter.decisions import Decision
+from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
+from charter.ledger import Event, Ledger, format_time
+from charter.store.schema import approval_votes, approvals
+from charter.types import ApprovalRule
+
+Status = Literal["pending", "approved", "rejected", "expired", "executed"]
+
+
+@dataclass(frozen=True)
+class Vote:
+    approver: str
+    vote: str
+    comment: str
+    at: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A pending or settled escalation."""
+
+    id: str
+    request_hash: str
+    request: dict[str, Any]
+    requester: str
+    approvers: tuple[str, ...]
+    quorum: int
+    status: Status
+    reasons: list[dict[str, Any]]
+    created_at: str
+    sla_at: str
+    expires_at: str
+    on_timeout: str
+    votes: tuple[Vote, ...] = ()
+
+    @property
+    def approvals_count(self) -> int:
+        return sum(1 for vote in self.votes if vote.vote == "approve")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "request_hash": self.request_hash, "request": self.request,
+                "requester": self.requester, "approvers": list(self.approvers),
+                "quorum": self.quorum, "status": self.status, "reasons": self.reasons,
+                "created_at": self.created_at, "sla_at": self.sla_at,
+                "expires_at": self.expires_at, "on_timeout": self.on_timeout,
+                "votes": [vote.__dict__ for vote in self.votes]}
+
+
+def open_approval(conn: Connection, ledger: Ledger, clock: Clock, decision: Decision,
+                  rule: ApprovalRule, *, actor: str) -> Approval:
+    """Record the approval an escalation needs (or return the one already pending for
+    the same exact request)."""
+    if decision.request is None or decision.outcome != "escalate":
+        raise InvalidInput("only an escalated request needs an approval")
+    pending = conn.execute(select(approvals.c.id).where(
+        approvals.c.request_hash == decision.request.hash,
+        approvals.c.status == "pending")).first()
+    if pending is not None:
+        return get(conn, pending.id)
+    now = clock.now()
+    payload: dict[str, Any] = {"id": str(uuid.uuid4()), "request": decision.request.to_json(),
+               "request_hash": decision.request.hash, "requester": decision.member,
+               "approvers": list(decision.approvers), "quorum": decision.quorum,
+               "reasons": [reason.to_json() for reason in decision.reasons],
+               "sla_at": format_time(now + rule.sla),
+               "expires_at": format_time(now + rule.expires), "on_timeout": rule.on_timeout}
+    readmodel.record(conn, ledger, kind="approval.requested", actor=actor,
+                     subject=f"approval:{payload['id']}", payload=payload)
+    return get(conn, payload["id"])
+
+
+def vote(conn: Connection, ledger: Ledger, clock: Clock, approval_id: str, *,
+         approver: str, approve: bool, comment: str = "") -> Approval:
+    """Approve or reject; the approval settles when the quorum is reached or anyone
+    permitted rejects."""
+    approval = get(conn, approval_id, lock=True)
+    expire_if_due(conn, ledger, clock, approval)
+    approval = get(conn, approval_id)
+    if approval.status != "pending":
+        raise Conflict(f"approval {approval_id} is {approval.status}, not pending")
+    if approver == approval.requester:
+        raise Forbidden("separation of duties: nobody approves their own request")
+    if approver not in approval.approvers:
+        raise Forbidden(f"{approver} is not an approver of {approval_id} "
+                        f"(approvers: {', '.join(approval.approvers)})")
+    if any(v.approver == approver for v in approval.votes):
+        raise Conflict(f"{approver} has already voted on {approval_id}")
+    if not approve and not comment.strip():
+        raise InvalidInput("a rejection needs a comment saying why")
+    subject = f"approval:{approval_id}"
+    readmodel.record(conn, ledger, kind="approval.voted", actor=approver, subject=subject,
+                     payload={"id": approval_id, "vote": "approve" if approve else "reject",
+                              "comment": comment})
+    approval = get(conn, approval_id)
+    if not approve:
+        readmodel.record(conn, ledger, kind="approval.rejected", actor=approver,
+                         subject=subject, payload={"id": approval_id, "by": approver,
+                                                   "comment": comment})
+    elif approval.approvals_count >= approval.quorum:
+        readmodel.record(conn, ledger, kind="approval.granted", actor=approver,
+                         subject=subject, payload={
+                             "id": approval_id,
+                             "by": [v.approver for v in approval.votes if v.vote == "approve"]})
+    return get(conn, approval_id)
+
+
+def execute(conn: Connection, ledger: Ledger, clock: Clock, approval_id: str,
+            request_hash: str, *, actor: str) -> Approval:
+    """Use an approval for the exact request it approved; only once."""
+    approval = get(conn, approval_id, lock=True)
+    if request_hash != approval.request_hash:
+        raise Forbidden(f"approval {approval_id} approved a different request: changed "
+                        "arguments need a new approval")
+    if approval.status == "executed":
+        raise Conflict(f"approval {approval_id} was already executed")
+    if approval.status != "approved":
+        raise Conflict(f"approval {approval_id} is {approval.status} "
+                       f"({approval.approvals_count} of {approval.quorum} approvals)")
+    if format_time(clock.now()) >= approval.expires_at:
+        expire_if_due(conn, ledger, clock, approval)
+        raise Conflict(f"approval {approval_id} expired at {approval.expires_at}")
+    readmodel.record(conn, ledger, kind="approval.executed", actor=actor,
+                     subject=f"approval:{approval_id}", payload={"id": approval_id})
+    return get(conn, approval_id)
+
+
+def expire_if_due(conn: Connection, ledger: Ledger, clock: Clock, approval: Approval) -> bool:
+    now = format_time(clock.now())
+    if approval.status in ("pending", "approved") and now >= approval.expires_at:
+        readmodel.record(conn, ledger, kind="approval.expired", actor="charter",
+                         subject=f"approval:{approval.id}",
+                         payload={"id": approval.id, "reason": "expired"})
+        return True
+    return False
+
+
+NextApprover = Callable[[Approval], str | None]
+
+
+def apply_timeouts(conn: Connection, ledger: Ledger, clock: Clock,
+                   next_approver: NextApprover, sla: Callable[[Approval], timedelta]
+                   ) -> list[Approval]:
+    """Settle approvals whose SLA or expiry has passed; return those changed."""
+    now = clock.now()
+    stamp = format_time(now)
+    due = conn.execute(select(approvals.c.id).where(
+        approvals.c.status.in_(("pending", "approved")),
+        (approvals.c.sla_at <= stamp) | (approvals.c.expires_at <= stamp))).scalars().all()
+    changed = []
+    for approval_id in due:
+        approval = get(conn, approval_id, lock=True)
+        if expire_if_due(conn, ledger, clock, approval):
+            changed.append(get(conn, approval_id))
+            continue
+        if approval.status != "pending" or approval.sla_at > stamp:
+            continue
+        subject = f"approval:{approval_id}"
+        further = next_approver(approval) if approval.on_timeout == "escalate" else None
+        if further is None:
+            readmodel.record(conn, ledger, kind="approval.expired", actor="charter",
+                             subject=subject, payload={"id": approval_id,
+                                                       "reason": "no answer within the SLA"})
+        else:
+            readmodel.record(conn, ledger, kind="approval.escalated", actor="charter",
+                             subject=subject, payload={
+                                 "id": approval_id, "to": further,
+                                 "sla_at": format_time(now + sla(approval)),
+                                 "reason": "no answer within the SLA"})
+        changed.append(get(conn, approval_id))
+    return changed
+
+
+def get(conn: Connection, approval_id: str, *, lock: bool = False) -> Approval:
+    query = select(approvals).where(approvals.c.id == approval_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"no approval {approval_id}")
+    votes = tuple(Vote(v.approver, v.vote, v.comment, v.at) for v in conn.execute(
+        select(approval_votes).where(approval_votes.c.approval_id == approval_id)
+        .order_by(approval_votes.c.at, approval_votes.c.approver)))
+    return Approval(row.id, row.request_hash, json.loads(row.request), row.requester,
+                    tuple(json.loads(row.approvers)), row.quorum, row.status,
+                    json.loads(row.reasons), row.created_at, row.sla_at, row.expires_at,
+                    row.on_timeout, votes)
+
+
+def listing(conn: Connection, *, status: str | None = None,
+            approver: str | None = None) -> list[Approval]:
+    query = select(approvals.c.id).order_by(approvals.c.created_at, approvals.c.id)
+    if status is not None:
+        query = query.where(approvals.c.status == status)
+    found = [get(conn, approval_id) for approval_id in conn.execute(query).scalars()]
+    if approver is not None:
+        found = [a for a in found if approver in a.approvers]
+    return found
+
+
+def _project_requested(conn: Connection, event: Event) -> None:
+    p = event.payload or {}
+    conn.execute(insert(approvals).values(
+        id=p["id"], request_hash=p["request_hash"], request=canonical_json(p["request"]),
+        requester=p["requester"], approvers=json.dumps(p["approvers"]), quorum=p["quorum"],
+        status="pending", reasons=json.dumps(p["reasons"]), created_at=event.at,
+        sla_at=p["sla_at"], expires_at=p["expires_at"], on_timeout=p["on_timeout"]))
+
+
+def _project_voted(conn: Connection, event: Event) -> None:
+    p = event.payload or {}
+    conn.execute(insert(approval_votes).values(approval_id=p["id"], approver=event.actor,
+                                               vote=p["vote"], comment=p["comment"],
+                                               at=event.at))
+
+
+def _status(status: Status, stamp: str) -> Callable[[Connection, Event], None]:
+    def project(conn: Connection, event: Event) -> None:
+        values: dict[str, Any] = {"status": status, stamp: event.at}
+        conn.execute(update(approvals).where(approvals.c.id == (event.payload or {})["id"])
+                     .values(**values))
+    return project
+
+
+def _project_escalated(conn: Connection, event: Event) -> None:
+    p = event.payload or {}
+    row = conn.execute(select(approvals.c.approvers).where(approvals.c.id == p["id"])).one()
+    approvers = [*json.loads(row.approvers), p["to"]]
+    conn.execute(update(approvals).where(approvals.c.id == p["id"])
+                 .values(approvers=json.dumps(approvers), sla_at=p["sla_at"]))
+
+
+PROJECTORS: dict[str, Callable[[Connection, Event], None]] = {
+    "approval.requested": _project_requested,
+    "approval.voted": _project_voted,
+    "approval.granted": _status("approved", "decided_at"),
+    "approval.rejected": _status("rejected", "decided_at"),
+    "approval.expired": _status("expired", "decided_at"),
+    "approval.executed": _status("executed", "executed_at"),
+    "approval.escalated": _project_escalated,
+}
+"""How approval events change the `approvals` and `approval_votes` read tables."""
+

@@ -1,0 +1,96 @@
+"""The group-commit writer for decisions that change nothing.
+
+A bare `authorize` changes no state, so its ledger event need not cost a transaction of
+its own: events queue here and a background thread appends them in batches, at least
+every `interval` seconds, and on `flush` or `close`. A failed write keeps the events
+queued and is retried on the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+
+from charter.ledger import EventDraft, Ledger
+
+log = logging.getLogger(__name__)
+
+
+class DecisionLog:
+    """Batches ledger events from many callers into few transactions."""
+
+    def __init__(self, ledger: Ledger, interval: float = 0.05) -> None:
+        self.ledger = ledger
+        self.interval = interval
+        self.last_error: BaseException | None = None
+        self._queue: deque[EventDraft] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._written = threading.Condition(self._lock)
+        self._submitted = 0
+        self._flushed = 0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, draft: EventDraft) -> None:
+        """Queue an event; it reaches the ledger within `interval` seconds."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the decision log is closed")
+            self._queue.append(draft)
+            self._submitted += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="charter-decision-log",
+                                                daemon=True)
+                self._thread.start()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything submitted so far is in the ledger."""
+        with self._lock:
+            target = self._submitted
+            self._wake.set()
+            if not self._written.wait_for(lambda: self._flushed >= target, timeout):
+                raise TimeoutError(f"decisions were not written within {timeout}s: "
+                                   f"{self.last_error!r}")
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer."""
+        if self._thread is not None:
+            self.flush()
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            with self._lock:
+                if self._closed and not self._queue:
+                    return
+                batch = list(self._queue)
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[EventDraft]) -> None:
+        try:
+            with self.ledger.store.transaction() as conn:
+                self.ledger.append_many(conn, batch)
+        except Exception as error:  # kept queued; retried on the next round
+            self.last_error = error
+            log.exception("writing %d decisions to the ledger failed; will retry", len(batch))
+            return
+        with self._lock:
+            for _ in batch:
+                self._queue.popleft()
+            self._flushed += len(batch)
+            self.last_error = None
+            self._written.notify_all()

@@ -1,0 +1,384 @@
+"""Governance verbs of the `Charter` facade: policies, authorize, approvals, delegations,
+budgets. Each state change is one transaction; bare decisions go through the
+group-commit decision log."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from charter import approvals, budgets, delegations, orgversions, policyversions, readmodel
+from charter.approvals import Approval
+from charter.authority import Authority
+from charter.budgets import EnvelopeUsage, OverBudget, Reservation
+from charter.clock import Clock
+from charter.decisionlog import DecisionLog
+from charter.decisions import Decision, Reason
+from charter.delegations import Delegation
+from charter.errors import NoOrgLoaded
+from charter.ledger import EventDraft, Ledger
+from charter.org import Org
+from charter.policy import PolicyEngine, read_policy_files
+from charter.policyversions import PolicyVersion
+from charter.requests import AuthzRequest
+from charter.settings import Settings
+from charter.store import Store
+from charter.types import ApprovalRule
+
+DECISION = "decision.made"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The org, policy set and delegations decisions are made against."""
+
+    org_version: int
+    policy_version: int | None
+    authority: Authority
+    checked_at: float
+
+
+@dataclass(frozen=True)
+class SpendResult:
+    """A spend request's decision, and its reservation when allowed."""
+
+    decision: Decision
+    reservation: Reservation | None = None
+
+
+class GovernanceVerbs:
+    """Mixed into `Charter`; expects its store, ledger, clock and settings."""
+
+    store: Store
+    ledger: Ledger
+    clock: Clock
+    settings: Settings
+    _snapshot: Snapshot | None
+    _decisions: DecisionLog
+
+    # -- policies ----------------------------------------------------------------------
+
+    def load_policies(self, folder: str | Path | None = None, *,
+                      actor: str = "system") -> PolicyVersion:
+        """Validate a policy folder (default: the org's) against the org in force and
+        make it the policy set (a ledger event). An invalid set changes nothing."""
+        org = self._require_org()
+        files = read_policy_files(Path(folder) if folder else org.policies_dir)
+        engine = PolicyEngine.build(org, files)
+        with self.store.transaction() as conn:
+            draft = policyversions.policy_loaded_draft(
+                conn, engine.policies, str(Path(folder or org.policies_dir).resolve()), actor)
+            event = readmodel.record_draft(conn, self.ledger, draft)
+        self._snapshot = None
+        return PolicyVersion(draft.payload["version"], engine.policies.digest,
+                             draft.payload["source"], files, event.at, actor, event.seq)
+
+    def current_policies(self) -> PolicyVersion | None:
+        with self.store.reading() as conn:
+            number = policyversions.current_version_number(conn)
+            return None if number is None else policyversions.read_version(conn, number)
+
+    def authority(self) -> Authority:
+        """The decision-maker for the org and policies in force (refreshed from the
+        database at most every `governance_refresh` seconds, and at once after a change
+        made through this process)."""
+        snapshot = self._snapshot
+        if snapshot is not None and (time.monotonic() - snapshot.checked_at
+                                     < self.settings.governance_refresh):
+            return snapshot.authority
+        with self.store.reading() as conn:
+            org_number = orgversions.current_version_number(conn)
+            if org_number is None:
+                raise NoOrgLoaded()
+            policy_number = policyversions.current_version_number(conn)
+            live = delegations.load_delegations(conn, self.clock.now())
+            if (snapshot is not None and snapshot.org_version == org_number
+                    and snapshot.policy_version == policy_number):
+                engine = snapshot.authority.engine
+            else:
+                engine = self._build_engine(conn, org_number, policy_number)
+        self._snapshot = Snapshot(org_number, policy_number, Authority(engine, live),
+                                  time.monotonic())
+        return self._snapshot.authority
+
+    def _build_engine(self, conn: Connection, org_number: int,
+                      policy_number: int | None) -> PolicyEngine:
+        version = orgversions.read_version(conn, org_number)
+        assert version is not None
+        files: dict[str, str] = {}
+        if policy_number is not None:
+            policies = policyversions.read_version(conn, policy_number)
+            assert policies is not None
+            files = policies.files
+        return PolicyEngine.build(version.org, files)
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def authorize(self, member: str, action: str, resource: str | dict[str, str],
+                  context: dict[str, Any] | None = None, *,
+                  task_type: str | None = None) -> Decision:
+        """May `member` do `action` on `resource` with `context`? Allow, deny, or
+        escalate to approvers (an approval is opened); always with reasons. Every
+        decision is recorded in the ledger."""
+        authority = self.authority()
+        decision = authority.decide(member, action, resource, context, task_type=task_type,
+                                    now=self.clock.now())
+        if decision.outcome == "escalate":
+            with self.store.transaction() as conn:
+                return self._escalate(conn, authority, decision)
+        self._decisions.submit(self._decision_draft(decision))
+        return decision
+
+    def flush_decisions(self) -> None:
+        """Wait until every decision made so far is in the ledger."""
+        self._decisions.flush()
+
+    def _decision_draft(self, decision: Decision) -> EventDraft:
+        snapshot = self._snapshot
+        payload = decision.to_json()
+        if snapshot is not None:
+            payload["org_version"] = snapshot.org_version
+            payload["policy_version"] = snapshot.policy_version
+        return EventDraft(DECISION, decision.member, decision.resource[:256], payload)
+
+    def _escalate(self, conn: Connection, authority: Authority,
+                  decision: Decision) -> Decision:
+        rule = self._approval_rule(authority.org, decision.request)
+        approval = approvals.open_approval(conn, self.ledger, self.clock, decision, rule,
+                                           actor=decision.member)
+        decision = replace(decision, approval_id=approval.id, approvers=approval.approvers)
+        readmodel.record_draft(conn, self.ledger, self._decision_draft(decision))
+        return decision
+
+    @staticmethod
+    def _approval_rule(org: Org, request: AuthzRequest | None) -> ApprovalRule:
+        if request is None or request.task_type is None:
+            return ApprovalRule()
+        return org.task_types[request.task_type].approval
+
+    # -- approvals ---------------------------------------------------------------------
+
+    def approvals(self, *, status: str | None = None,
+                  approver: str | None = None) -> list[Approval]:
+        with self.store.reading() as conn:
+            return approvals.listing(conn, status=status, approver=approver)
+
+    def approval(self, approval_id: str) -> Approval:
+        with self.store.reading() as conn:
+            return approvals.get(conn, approval_id)
+
+    def approve(self, approval_id: str, *, approver: str, comment: str = "") -> Approval:
+        """Approve as `approver` (one of the approvers; never the requester)."""
+        with self.store.transaction() as conn:
+            return approvals.vote(conn, self.ledger, self.clock, approval_id,
+                                  approver=approver, approve=True, comment=comment)
+
+    def reject(self, approval_id: str, *, approver: str, comment: str) -> Approval:
+        with self.store.transaction() as conn:
+            return approvals.vote(conn, self.ledger, self.clock, approval_id,
+                                  approver=approver, approve=False, comment=comment)
+
+    def execute_approved(self, approval_id: str, member: str, action: str,
+                         resource: str | dict[str, str],
+                         context: dict[str, Any] | None = None, *,
+                         task_type: str | None = None) -> Decision:
+        """Act on an approved request, once: the request must be exactly the one that
+        was approved (same member, action, resource, context)."""
+        authority = self.authority()
+        decision = authority.decide(member, action, resource, context, task_type=task_type,
+                                    now=self.clock.now())
+        if decision.request is None:
+            return decision
+        with self.store.transaction() as conn:
+            approval = approvals.execute(conn, self.ledger, self.clock, approval_id,
+                                         decision.request.hash, actor=member)
+            voters = [v.approver for v in approval.votes if v.vote == "approve"]
+            allowed = Decision("allow", member, action, decision.resource, decision.context,
+                               (Reason("approval", f"approved by {', '.join(voters)} "
+                                                   f"(approval {approval_id})"),),
+                               decision.request, approval_id=approval_id)
+            readmodel.record_draft(conn, self.ledger, self._decision_draft(allowed))
+        return allowed
+
+    def apply_approval_timeouts(self) -> list[Approval]:
+        """Deny or escalate one level further every approval past its SLA; expire
+        those past their expiry. Run it periodically (a worker or cron)."""
+        authority = self.authority()
+
+        def next_approver(approval: Approval) -> str | None:
+            return _next_permitted(authority, approval, self.clock.now())
+
+        def sla(approval: Approval) -> timedelta:
+            task_type = approval.request.get("task_type")
+            rule = (authority.org.task_types[task_type].approval
+                    if task_type in authority.org.task_types else ApprovalRule())
+            return rule.sla
+
+        with self.store.transaction() as conn:
+            return approvals.apply_timeouts(conn, self.ledger, self.clock, next_approver, sla)
+
+    # -- delegations -------------------------------------------------------------------
+
+    def delegate(self, from_member: str, to_member: str, actions: list[str],
+                 until: datetime, *, actor: str | None = None) -> Delegation:
+        """Let `to_member` act with `from_member`'s authority for `actions` until
+        `until` (it stops working then, with no restart)."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            granted = delegations.delegate(conn, self.ledger, self.clock, org,
+                                           from_member=from_member, to_member=to_member,
+                                           actions=actions, until=until,
+                                           actor=actor or from_member)
+        self._snapshot = None
+        return granted
+
+    def revoke_delegation(self, delegation_id: str, *, actor: str) -> None:
+        with self.store.transaction() as conn:
+            delegations.revoke(conn, self.ledger, delegation_id, actor=actor)
+        self._snapshot = None
+
+    # -- budgets -----------------------------------------------------------------------
+
+    def reserve_spend(self, member: str, amount: Decimal | int | str, purpose: str, *,
+                      budget: str | None = None, ttl: timedelta = timedelta(hours=1),
+                      approval_id: str | None = None) -> SpendResult:
+        """Reserve spend for `member`. Over budget, the request escalates to the owner of
+        the envelope that is short (who may approve an override, raising it), or is
+        denied when that owner is the requester. With `approval_id` of an approved
+        override, the envelope is topped up and the spend reserved, once."""
+        org = self._require_org()
+        subject = budget or budgets.envelope_for(org, member) or "?"
+        request = _spend_request(member, subject, amount, purpose)
+        with self.store.transaction() as conn:
+            if approval_id is not None:
+                approvals.execute(conn, self.ledger, self.clock, approval_id, request.hash,
+                                  actor=member)
+            try:
+                reservation = budgets.reserve(conn, self.ledger, self.clock, org,
+                                              member=member, amount=amount, purpose=purpose,
+                                              budget=budget, ttl=ttl)
+            except OverBudget as short:
+                if approval_id is None:
+                    raise
+                details: dict[str, Any] = short.details
+                budgets.top_up(conn, self.ledger, self.clock, details["budget"],
+                               amount=details["shortfall"], actor=member,
+                               reason=f"override approved ({approval_id})")
+                reservation = budgets.reserve(conn, self.ledger, self.clock, org,
+                                              member=member, amount=amount, purpose=purpose,
+                                              budget=budget, ttl=ttl)
+            reason = Reason("budget", f"reserved {amount} on {reservation.budget_id}")
+            allowed = Decision("allow", member, "budget.spend", f"Budget::{subject}",
+                               request.context, (reason,), request, approval_id=approval_id)
+            readmodel.record_draft(conn, self.ledger, self._decision_draft(allowed))
+            return SpendResult(allowed, reservation)
+
+    def request_spend(self, member: str, amount: Decimal | int | str, purpose: str, *,
+                      budget: str | None = None,
+                      ttl: timedelta = timedelta(hours=1)) -> SpendResult:
+        """Like `reserve_spend`, but over budget it answers with a decision (escalate
+        to the short envelope's owner, or deny) instead of raising."""
+        try:
+            return self.reserve_spend(member, amount, purpose, budget=budget, ttl=ttl)
+        except OverBudget as short:
+            return SpendResult(self._over_budget(member, amount, purpose, budget, short))
+
+    def _over_budget(self, member: str, amount: Decimal | int | str, purpose: str,
+                     budget: str | None, short: OverBudget) -> Decision:
+        org = self._require_org()
+        details: dict[str, Any] = short.details
+        subject = budget or budgets.envelope_for(org, member) or "?"
+        request = _spend_request(member, subject, amount, purpose)
+        owners = _owner_members(org, details.get("owner"), member)
+        why = Reason("budget", short.message)
+        if not owners:
+            decision = Decision("deny", member, "budget.spend", f"Budget::{subject}",
+                                request.context, (why, Reason(
+                                    "budget", f"{details['budget']} is owned by the "
+                                              "requester: nobody else can override it")),
+                                request)
+            self._decisions.submit(self._decision_draft(decision))
+            return decision
+        decision = Decision("escalate", member, "budget.spend", f"Budget::{subject}",
+                            request.context, (why, Reason(
+                                "budget", f"escalated to {owners[0]}, who answers for "
+                                          f"{details['budget']}")), request,
+                            approvers=(owners[0],))
+        with self.store.transaction() as conn:
+            approval = approvals.open_approval(conn, self.ledger, self.clock, decision,
+                                               ApprovalRule(), actor=member)
+            decision = replace(decision, approval_id=approval.id)
+            readmodel.record_draft(conn, self.ledger, self._decision_draft(decision))
+        return decision
+
+    def commit_spend(self, reservation_id: str, actual: Decimal | int | str, *,
+                     actor: str) -> Reservation:
+        with self.store.transaction() as conn:
+            return budgets.commit(conn, self.ledger, self.clock, reservation_id,
+                                  actual=actual, actor=actor)
+
+    def release_spend(self, reservation_id: str, *, actor: str,
+                      reason: str = "released") -> Reservation:
+        with self.store.transaction() as conn:
+            return budgets.release(conn, self.ledger, self.clock, reservation_id,
+                                   actor=actor, reason=reason)
+
+    def budget_usage(self) -> list[EnvelopeUsage]:
+        with self.store.reading() as conn:
+            return budgets.usage(conn, at=self.clock.now())
+
+    def _require_org(self) -> Org:
+        with self.store.reading() as conn:
+            number = orgversions.current_version_number(conn)
+            version = None if number is None else orgversions.read_version(conn, number)
+        if version is None:
+            raise NoOrgLoaded()
+        return version.org
+
+
+def _spend_request(member: str, budget: str, amount: Decimal | int | str,
+                   purpose: str) -> AuthzRequest:
+    from charter.canonical import digest
+
+    context = {"amount": str(amount), "purpose": purpose}
+    request_hash = digest({"member": member, "action": "budget.spend",
+                           "resource": f"Budget::{budget}", "context": context,
+                           "task_type": None})
+    return AuthzRequest(member, "budget.spend", "Budget", budget, context, context, None,
+                        request_hash)
+
+
+def _owner_members(org: Org, owner: str | None, requester: str) -> list[str]:
+    """Who answers for an envelope: its owner, or for a team the team's most senior
+    members; never the requester."""
+    if owner is None:
+        return []
+    if owner in org.members:
+        return [] if owner == requester else [owner]
+    in_team = [m.id for m in org.spec.members if owner in m.teams and m.id != requester
+               and m.kind == "human"]
+    return sorted(in_team, key=lambda m: len(org.chain_of_command(m)))
+
+
+def _next_permitted(authority: Authority, approval: Approval, now: datetime) -> str | None:
+    """The next member up the chain, above the current approvers, permitted the request."""
+    request = approval.request
+    org = authority.org
+    chain = org.chain_of_command(approval.requester) if approval.requester in org.members \
+        else []
+    highest = max((chain.index(a) for a in approval.approvers if a in chain), default=-1)
+    for candidate in chain[highest + 1:]:
+        if request.get("action") == "budget.spend":
+            return candidate
+        decision = authority.decide(candidate, request["action"], request["resource"],
+                                    request["context"], task_type=request.get("task_type"),
+                                    now=now, autonomy="autonomous")
+        if decision.outcome == "allow":
+            return candidate
+    return None

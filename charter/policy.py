@@ -1,0 +1,176 @@
+"""Cedar policies: read a folder of `.cedar` files, validate them against the org's
+schema, and keep the parsed handles that every decision is evaluated with.
+
+An invalid set is rejected as a whole, each problem with file, line and Cedar's message.
+Policies are named by their `@id("…")` annotation (else `file:line`), so a decision's
+reasons read well.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from charter.canonical import digest
+from charter.cedarschema import entities, schema_text
+from charter.errors import InvalidInput
+from charter.org import Org
+from charter.yamlsource import SourceProblem
+
+
+class PolicyInvalid(InvalidInput):
+    """The policy set is not valid; the previous set keeps deciding."""
+
+
+@dataclass(frozen=True)
+class PolicyStatement:
+    """One policy as written: where it is, its text, its id and annotations."""
+
+    file: str
+    line: int
+    text: str
+    id: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def read_policy_files(folder: Path) -> dict[str, str]:
+    """The folder's `.cedar` files by name (sorted), as text."""
+    if not folder.is_dir():
+        raise PolicyInvalid(f"policies folder not found: {folder}")
+    return {path.name: path.read_text(encoding="utf-8")
+            for path in sorted(folder.glob("*.cedar"))}
+
+
+def split_statements(text: str) -> Iterator[tuple[int, str]]:
+    """Each policy's starting line and text: `;` ends a policy, outside strings and
+    `//` comments."""
+    start, line, start_line = 0, 1, None
+    index, length = 0, len(text)
+    while index < length:
+        char = text[index]
+        if char == "\n":
+            line += 1
+        elif char == "/" and text.startswith("//", index):
+            end = text.find("\n", index)
+            index = length if end < 0 else end
+            continue
+        elif char == '"':
+            index += 1
+            while index < length and text[index] != '"':
+                if text[index] == "\\":
+                    index += 1
+                elif text[index] == "\n":
+                    line += 1
+                index += 1
+        elif not char.isspace() and start_line is None:
+            start_line = line
+        elif char == ";" and start_line is not None:
+            yield start_line, text[start:index + 1]
+            start, start_line = index + 1, None
+        if start_line is None and char != ";":
+            start = index if not char.isspace() else index + 1
+        index += 1
+    if start_line is not None:
+        yield start_line, text[start:]
+
+
+@dataclass
+class CompiledPolicies:
+    """Policies parsed and validated: the Cedar handles plus where each policy is."""
+
+    policy_set: Any
+    statements: dict[str, PolicyStatement]
+    digest: str
+    files: dict[str, str]
+
+
+def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
+    """Parse and validate every policy; raise `PolicyInvalid` listing every problem."""
+    problems: list[SourceProblem] = []
+    statements: dict[str, PolicyStatement] = {}
+    static: dict[str, Any] = {}
+    for name, text in files.items():
+        for line, body in split_statements(text):
+            try:
+                parsed = json.loads(cedarpy.policies_to_json_str(body))["staticPolicies"]
+            except ValueError as error:
+                problems.append(SourceProblem(name, line, "", f"Cedar: {error}"))
+                continue
+            if len(parsed) != 1:
+                problems.append(SourceProblem(name, line, "", "expected one policy here"))
+                continue
+            policy = next(iter(parsed.values()))
+            annotations = {k: str(v) for k, v in (policy.get("annotations") or {}).items()}
+            policy_id = annotations.get("id") or f"{name}:{line}"
+            if policy_id in statements:
+                first = statements[policy_id]
+                problems.append(SourceProblem(name, line, "", f"duplicate policy id "
+                                              f"`{policy_id}` (first at {first.file}:"
+                                              f"{first.line})"))
+                continue
+            result = cedarpy.validate_policies(body, schema)
+            for problem in result.errors:
+                message = problem.error.replace(f"for policy `{problem.policy_id}`, ", "")
+                problems.append(SourceProblem(name, line, policy_id, f"Cedar: {message}"))
+            statements[policy_id] = PolicyStatement(name, line, body.strip(), policy_id,
+                                                    annotations)
+            static[policy_id] = policy
+    if problems:
+        listing = "\n".join(f"  {problem}" for problem in problems)
+        raise PolicyInvalid(
+            f"the policy set is not valid ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}); the previous set keeps deciding:\n"
+            f"{listing}",
+            details=[{"file": p.file, "line": p.line, "policy": p.path, "message": p.message}
+                     for p in problems])
+    policy_set = cedarpy.PolicySet.from_json_str(json.dumps(
+        {"staticPolicies": static, "templates": {}, "templateLinks": []}))
+    return CompiledPolicies(policy_set, statements, digest(files), dict(files))
+
+
+class PolicyEngine:
+    """The org and policy set in force, parsed once: evaluates requests with Cedar,
+    always against the schema (so a malformed request is refused, never allowed)."""
+
+    def __init__(self, org: Org, policies: CompiledPolicies,
+                 schema: Any | None = None) -> None:
+        self.org = org
+        self.policies = policies
+        self.schema = schema if schema is not None else cedarpy.Schema.from_str(
+            schema_text(org))
+        self.entities = cedarpy.Entities.from_json_str(json.dumps(entities(org)))
+
+    @classmethod
+    def build(cls, org: Org, files: dict[str, str]) -> PolicyEngine:
+        """Compile `files` against `org`'s schema; raise `PolicyInvalid` if they fail."""
+        schema = cedarpy.Schema.from_str(schema_text(org))
+        return cls(org, compile_policies(files, schema), schema)
+
+    def with_policies(self, files: dict[str, str]) -> PolicyEngine:
+        """The same org and entities with another policy set (validated first)."""
+        engine = PolicyEngine.__new__(PolicyEngine)
+        engine.org, engine.schema, engine.entities = self.org, self.schema, self.entities
+        engine.policies = compile_policies(files, self.schema)
+        return engine
+
+    def evaluate(self, principals: Sequence[str], action: str, resource: dict[str, str],
+                 context: dict[str, Any]) -> list[Any]:
+        """One Cedar answer per principal for the same action, resource and context."""
+        request = {"action": {"type": "Action", "id": action}, "resource": resource,
+                   "context": context}
+        if len(principals) == 1:
+            return [cedarpy.is_authorized({**request, "principal": {
+                "type": "Member", "id": principals[0]}}, self.policies.policy_set,
+                self.entities, self.schema)]
+        return list(cedarpy.is_authorized_batch(
+            [{**request, "principal": {"type": "Member", "id": p}} for p in principals],
+            self.policies.policy_set, self.entities, self.schema))
+
+    def annotation(self, policy_id: str, name: str) -> str | None:
+        statement = self.policies.statements.get(policy_id)
+        return None if statement is None else statement.annotations.get(name)
