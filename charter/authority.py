@@ -2,12 +2,12 @@
 
 If Cedar permits the member and its autonomy for the task type is `autonomous`: allow.
 If permitted at a lower autonomy: escalate to the supervisor's chain (`supervised`) or
-allow and notify (`notify`). If not permitted: a delegation from someone who is permitted
-allows it; otherwise the first ancestor in `reports_to` for whom the same request is
-permitted is the approver (the chain is checked in one batched Cedar call); nobody
-permitted → deny. Any policy evaluation error, or a request Cedar cannot build, denies:
-Cedar skips a policy that errors, so an erroring forbid would otherwise let a request
-through.
+allow and notify (`notify`). If not permitted and no forbid names the member: a live
+delegation from someone who is permitted allows it. Otherwise the first ancestor in
+`reports_to` for whom the same request is permitted is the approver (the chain is
+checked in one batched Cedar call); nobody permitted → deny. Any policy evaluation
+error, or a request Cedar cannot build, denies: Cedar skips a policy that errors, so an
+erroring forbid would otherwise let a request through.
 """
 
 from __future__ import annotations
@@ -99,8 +99,11 @@ class Authority:
                if forbidden_by else
                Reason("no-permit", f"no policy permits {request.member} to {request.action} "
                                    f"{request.resource}"))
-        delegators = [d for d in self.delegations
-                      if d.to_member == request.member and d.covers(request.action, now)]
+        # A delegation lends authority the member lacks; it never lifts a forbid that
+        # names the member.
+        delegators = [] if forbidden_by else [
+            d for d in self.delegations
+            if d.to_member == request.member and d.covers(request.action, now)]
         if delegators:
             answers = self.engine.evaluate([d.from_member for d in delegators],
                                            request.action, request.cedar_resource,

@@ -15,7 +15,7 @@ envelopes it touches in id order, then checks and records. Periods: an envelope'
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -58,11 +58,6 @@ class Reservation:
     actual: Decimal | None = None
     settled_at: str | None = None
 
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> Reservation:
-        return cls(row.id, row.budget_id, row.member, row.amount, row.purpose, row.status,
-                   row.created_at, row.expires_at, row.actual, row.settled_at)
-
 
 @dataclass(frozen=True)
 class EnvelopeUsage:
@@ -87,8 +82,9 @@ class OverBudget(Conflict):
 
 
 def envelope_for(org: Org, member_id: str) -> str | None:
-    """The envelope a member spends from: the innermost one the member owns, else the
-    innermost one owned by one of its teams; None when there is neither."""
+    """The envelope a member spends from: the innermost one naming it among its
+    `members` (or owned by it, when the envelope names no members), else the innermost
+    one owned by one of its teams and naming no members; None when there is neither."""
     member = org.member(member_id)
 
     def depth(budget_id: str) -> int:
@@ -97,10 +93,11 @@ def envelope_for(org: Org, member_id: str) -> str | None:
             steps, parent = steps + 1, org.budget_parent[parent]
         return steps
 
-    for owners in ({member.id}, set(member.teams)):
-        owned = [bid for bid, budget in org.budgets.items() if budget.owner in owners]
-        if owned:
-            return max(owned, key=depth)  # the first declared among the deepest
+    own = [bid for bid, b in org.budgets.items() if member.id in (b.members or (b.owner,))]
+    teams = [bid for bid, b in org.budgets.items() if not b.members and b.owner in member.teams]
+    for found in (own, teams):
+        if found:
+            return max(found, key=depth)  # the first declared among the deepest
     return None
 
 
@@ -119,8 +116,8 @@ def reserve(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, member:
     org.member(member)
     budget_id = budget if budget is not None else envelope_for(org, member)
     if budget_id is None:
-        raise InvalidInput(f"member `{member}` owns no budget and none of its teams does: "
-                           "name the budget to draw on")
+        raise InvalidInput(f"no budget is spent from by `{member}` or owned by one of its "
+                           "teams: name the budget to draw on")
     _hold_ledger(conn, ledger)
     release_expired(conn, ledger, clock)
     now = clock.now()
@@ -207,14 +204,13 @@ def usage(conn: Connection, *, at: datetime | None = None) -> list[EnvelopeUsage
     children: dict[str | None, list[Row[Any]]] = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
-    known = {row.id for row in rows}
-    pending = [row for row in rows if row.parent_id is None or row.parent_id not in known]
-    ordered: list[EnvelopeUsage] = []
-    while pending:
-        row = pending.pop(0)
-        ordered.append(_usage_of(row, moment))
-        pending[:0] = children.get(row.id, [])
-    return ordered
+
+    def subtree(row: Row[Any]) -> Iterator[Row[Any]]:
+        yield row
+        for child in children.get(row.id, []):
+            yield from subtree(child)
+
+    return [_usage_of(row, moment) for root in children.get(None, []) for row in subtree(root)]
 
 
 def reservation(conn: Connection, reservation_id: str) -> Reservation:
@@ -223,7 +219,7 @@ def reservation(conn: Connection, reservation_id: str) -> Reservation:
                        .where(reservations.c.id == reservation_id)).first()
     if row is None:
         raise NotFound(f"no reservation `{reservation_id}`")
-    return Reservation.from_row(row)
+    return Reservation(**row._mapping)  # the fields are the table's columns
 
 
 def period_start(period: str, at: str) -> str | None:
@@ -231,14 +227,11 @@ def period_start(period: str, at: str) -> str | None:
     moment = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     starts = {"day": day, "week": day - timedelta(days=day.weekday()),
-              "month": day.replace(day=1),
-              "quarter": day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1),
-              "year": day.replace(month=1, day=1)}
-    if period == "total":
-        return None
-    if period not in starts:
+              "month": day.replace(day=1), "year": day.replace(month=1, day=1),
+              "quarter": day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)}
+    if period not in (*starts, "total"):
         raise ValueError(f"unknown budget period {period!r}")
-    return format_time(starts[period])
+    return format_time(starts[period]) if period in starts else None
 
 
 # -- projectors: what each budget event does to the read tables ------------------------
@@ -316,17 +309,18 @@ def _hold_ledger(conn: Connection, ledger: Ledger) -> None:
     ledger.store.dialect.lock_ledger_head(conn)
 
 
-def _chain(conn: Connection, budget_id: str) -> list[str]:
-    """The envelope and those above it, innermost first."""
-    parents: dict[str, str | None] = {
-        row.id: row.parent_id for row in conn.execute(select(budgets.c.id, budgets.c.parent_id))}
+def _chain(conn: Connection, budget_id: str, *, missing_ok: bool = False) -> list[str]:
+    """The envelope and those above it, innermost first ([] for an envelope the org no
+    longer has, when `missing_ok`)."""
+    query = select(budgets.c.id, budgets.c.parent_id)
+    parents: dict[str, str | None] = {row.id: row.parent_id for row in conn.execute(query)}
     if budget_id not in parents:
+        if missing_ok:
+            return []
         raise NotFound(f"no budget `{budget_id}`")
     chain = [budget_id]
-    parent = parents[budget_id]
-    while parent is not None and parent in parents and parent not in chain:
-        chain.append(parent)
-        parent = parents[parent]
+    while (parent := parents.get(chain[-1])) in parents and parent not in chain:
+        chain.append(str(parent))
     return chain
 
 
@@ -367,10 +361,7 @@ def _open_reservation(conn: Connection, ledger: Ledger, reservation_id: str,
 
 def _release(conn: Connection, ledger: Ledger, row: Row[Any], actor: str,
              reason: str) -> None:
-    try:
-        chain = _chain(conn, row.budget_id)
-    except NotFound:
-        chain = []  # the envelope left the org; only the reservation changes
+    chain = _chain(conn, row.budget_id, missing_ok=True)
     _lock_envelopes(conn, ledger, chain)
     _record(conn, ledger, RELEASED, actor=actor, budget=row.budget_id, payload={
         "reservation": row.id, "budget": row.budget_id, "chain": chain,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 
@@ -23,3 +24,17 @@ def sha256_hex(text: str) -> str:
 def digest(value: Any) -> str:
     """sha256 of the value's canonical JSON."""
     return sha256_hex(canonical_json(value))
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with anything canonical JSON cannot hold (NaN, infinity, sets, objects)
+    replaced by its `repr`, for recording what a caller sent as it was."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import deque
 
+from charter.canonical import canonical_json
 from charter.ledger import EventDraft, Ledger
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,24 @@ class DecisionLog:
             if batch:
                 self._write(batch)
 
+    def _drop_unwritable(self, batch: list[EventDraft]) -> None:
+        """Drop events no retry can write (not canonical JSON), so they cannot block
+        the queue; the rest stay queued."""
+        bad = []
+        for draft in batch:
+            try:
+                canonical_json(draft.payload)
+            except (TypeError, ValueError):
+                bad.append(draft)
+        if not bad:
+            return
+        log.error("dropping %d decision events that are not JSON: %r", len(bad), bad)
+        with self._lock:
+            for draft in bad:
+                self._queue.remove(draft)
+            self._flushed += len(bad)
+            self._written.notify_all()
+
     def _write(self, batch: list[EventDraft]) -> None:
         try:
             with self.ledger.store.transaction() as conn:
@@ -87,6 +106,7 @@ class DecisionLog:
         except Exception as error:  # kept queued; retried on the next round
             self.last_error = error
             log.exception("writing %d decisions to the ledger failed; will retry", len(batch))
+            self._drop_unwritable(batch)
             return
         with self._lock:
             for _ in batch:

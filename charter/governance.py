@@ -17,6 +17,7 @@ from charter import approvals, budgets, delegations, orgversions, policyversions
 from charter.approvals import Approval
 from charter.authority import Authority
 from charter.budgets import EnvelopeUsage, OverBudget, Reservation
+from charter.canonical import digest, json_safe
 from charter.clock import Clock
 from charter.decisionlog import DecisionLog
 from charter.decisions import Decision, Reason
@@ -142,6 +143,8 @@ class GovernanceVerbs:
     def _decision_draft(self, decision: Decision) -> EventDraft:
         snapshot = self._snapshot
         payload = decision.to_json()
+        if decision.request is None:  # invalid: record what was sent, as it was sent
+            payload["context"] = json_safe(payload["context"])
         if snapshot is not None:
             payload["org_version"] = snapshot.org_version
             payload["policy_version"] = snapshot.policy_version
@@ -344,8 +347,6 @@ class GovernanceVerbs:
 
 def _spend_request(member: str, budget: str, amount: Decimal | int | str,
                    purpose: str) -> AuthzRequest:
-    from charter.canonical import digest
-
     context = {"amount": str(amount), "purpose": purpose}
     request_hash = digest({"member": member, "action": "budget.spend",
                            "resource": f"Budget::{budget}", "context": context,

@@ -186,6 +186,10 @@ def _check_budgets(parts: OrgParts, document: LocatedDocument) -> Iterator[Sourc
         if budget.owner is not None and budget.owner not in owners:
             yield document.problem((*path, "owner"), f"unknown owner `{budget.owner}`: "
                                                      "name a member or a team")
+        for position, spender in enumerate(budget.members):
+            if spender not in parts.declared["members"]:
+                yield document.problem((*path, "members", position),
+                                       f"unknown member `{spender}`")
         if (parent is not None and budget.period == parent.period
                 and budget.amount > parent.amount):
             yield document.problem((*path, "amount"),

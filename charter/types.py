@@ -269,6 +269,8 @@ class Budget(Model):
     amount: Money
     period: BudgetPeriod = "month"
     owner: Identifier | None = Field(None, description="a member or team answerable for it")
+    members: tuple[Identifier, ...] = Field(
+        (), description="members who spend from it (default: its owner, if a member)")
     children: tuple[Budget, ...] = ()
 
 

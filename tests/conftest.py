@@ -63,8 +63,10 @@ def store(db_url: str, settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture
-def system(store: Store, settings: Settings, clock: ManualClock) -> Charter:
-    return Charter(store, settings, clock)
+def system(store: Store, settings: Settings, clock: ManualClock) -> Iterator[Charter]:
+    system = Charter(store, settings, clock)
+    yield system
+    system.close()
 
 
 @pytest.fixture

@@ -84,9 +84,9 @@ def test_export_tail_checkpoint_replay(workspace: Path):
     exported = run("ledger", "export", cwd=workspace)
     assert exported.returncode == 0 and '"kind": "org.loaded"' in exported.stdout
     assert "org.loaded" in run("ledger", "tail", cwd=workspace).stdout
-    assert '"seq": 1' in run("ledger", "checkpoint", cwd=workspace).stdout
+    assert '"seq": 2' in run("ledger", "checkpoint", cwd=workspace).stdout
     replayed = run("ledger", "replay", cwd=workspace)
-    assert replayed.returncode == 0 and "1 events" in replayed.stdout
+    assert replayed.returncode == 0 and "2 events" in replayed.stdout
 
 
 def test_version_usage_errors_and_db_upgrade(workspace: Path):
@@ -94,7 +94,7 @@ def test_version_usage_errors_and_db_upgrade(workspace: Path):
     assert run("no-such-command", cwd=workspace).returncode == 2
     assert run("ledger", "tail", "-n", "zero", cwd=workspace).returncode == 2
     upgraded = run("db", "upgrade", "--db", "sqlite:///other.db", cwd=workspace)
-    assert upgraded.returncode == 0 and "0001" in upgraded.stdout
+    assert upgraded.returncode == 0 and "revision 0002" in upgraded.stdout
 
 
 def test_unsupported_database_exits_1(workspace: Path):

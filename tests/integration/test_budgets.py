@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -65,13 +66,31 @@ def tables(system: Charter) -> dict[str, list[Any]]:
 
 
 def test_envelope_for_prefers_the_members_own_then_its_teams(org: Org):
-    assert budgets.envelope_for(org, "buyer-bot-1") == "buyer-bot-1-spend"
-    assert budgets.envelope_for(org, "sofia.alvarez") == "procurement-spend"
-    assert budgets.envelope_for(org, "james.liu") == "purchasing-spend"
-    assert budgets.envelope_for(org, "ben.kowalski") == "refunds"
+    spenders = {budget.id: budget.members for budget in org.budgets.values()}
+    assert spenders["buyer-bot-1-spend"] == ("buyer-bot-1",)
+    assert budgets.envelope_for(org, "buyer-bot-1") == "buyer-bot-1-spend"  # named member
+    assert budgets.envelope_for(org, "ap-bot-2") == "llm-inference"
+    assert budgets.envelope_for(org, "sofia.alvarez") == "procurement-spend"  # owner
+    assert budgets.envelope_for(org, "priya.raman") == "ai-workforce"
+    # The owner of envelopes that name their members approves, but spends elsewhere:
+    assert org.budgets["buyer-bot-1-spend"].owner == "james.liu"
+    assert budgets.envelope_for(org, "james.liu") == "purchasing-spend"  # team purchasing
+    assert budgets.envelope_for(org, "ben.kowalski") == "refunds"  # team support_tier2
     assert budgets.envelope_for(org, "triage-bot") is None
     with pytest.raises(NotFound):
         budgets.envelope_for(org, "nobody")
+
+
+def test_usage_lists_every_envelope_parents_first(system: Charter, org: Org):
+    listed = [envelope.id for envelope in envelopes(system).values()]
+    assert sorted(listed) == sorted(org.budgets)
+    for envelope_id, parent in org.budget_parent.items():
+        assert parent is None or listed.index(parent) < listed.index(envelope_id)
+    fresh = envelopes(system)["acme-opex"]
+    assert (fresh.amount, fresh.reserved, fresh.committed, fresh.available) == (
+        org.budgets["acme-opex"].amount, 0, 0, org.budgets["acme-opex"].amount)
+    with system.store.reading() as conn, pytest.raises(NotFound):
+        budgets.reservation(conn, "no-such-reservation")
 
 
 def test_reserve_then_commit_less_than_reserved(system: Charter, org: Org, clock: ManualClock):
@@ -106,7 +125,8 @@ def test_commit_more_than_reserved_needs_the_difference(system: Charter, org: Or
     before = (tables(system), system.events())
     with pytest.raises(OverBudget) as caught:
         commit(system, held.id, "10000.5")
-    assert caught.value.details == {"budget": "buyer-bot-2-spend", "owner": "buyer-bot-2",
+    assert caught.value.details == {"budget": "buyer-bot-2-spend",
+                                    "owner": org.budgets["buyer-bot-2-spend"].owner,
                                     "requested": "1000.5", "available": "1000",
                                     "shortfall": "0.5"}
     assert (tables(system), system.events()) == before
@@ -318,4 +338,33 @@ def test_ledger_verifies_and_replay_rebuilds_the_tables(system: Charter, org: Or
     assert system.verify_ledger().ok
     system.rebuild_read_tables()
     assert tables(system) == before
+    assert system.verify_ledger().ok
+
+
+def test_reserves_racing_org_loads_neither_deadlock_nor_lose_usage(system: Charter, org: Org,
+                                                                   workspace: Path):
+    errors: list[BaseException] = []
+
+    def spend() -> None:
+        try:
+            for _ in range(15):
+                reserve(system, org, "buyer-bot-1", 1)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    def reload() -> None:
+        try:
+            for _ in range(5):
+                system.load_org(workspace / "charter.yaml")
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=spend) for _ in range(4)]
+    threads.append(threading.Thread(target=reload))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert set(used(system, *PURCHASING_CHAIN).values()) == {(60, 0)}
     assert system.verify_ledger().ok
