@@ -213,6 +213,12 @@ def usage(conn: Connection, *, at: datetime | None = None) -> list[EnvelopeUsage
     return [_usage_of(row, moment) for root in children.get(None, []) for row in subtree(root)]
 
 
+def open_reservations_outside(conn: Connection, budget_ids: set[str]) -> set[str]:
+    """Envelopes not in `budget_ids` that still hold open reservations."""
+    query = select(reservations.c.budget_id).where(reservations.c.status == "reserved")
+    return {budget for budget in conn.execute(query).scalars() if budget not in budget_ids}
+
+
 def reservation(conn: Connection, reservation_id: str) -> Reservation:
     """One reservation, as it stands; `NotFound` if there is none with this id."""
     row = conn.execute(select(reservations)

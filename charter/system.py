@@ -8,10 +8,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from charter import orgversions, policyversions, readmodel
+from charter import budgets, orgversions, policyversions, readmodel
 from charter.clock import Clock, SystemClock
 from charter.decisionlog import DecisionLog
-from charter.errors import NoOrgLoaded
+from charter.errors import Conflict, NoOrgLoaded
 from charter.governance import GovernanceVerbs, Snapshot
 from charter.ledger import Checkpoint, Event, Ledger, VerifyReport
 from charter.org import Org, read_org
@@ -54,6 +54,12 @@ class Charter(GovernanceVerbs):
         folder (validated against the new org's schema first)."""
         engine = PolicyEngine.build(org, read_policy_files(org.policies_dir))
         with self.store.transaction() as conn:
+            stranded = budgets.open_reservations_outside(conn, set(org.budgets))
+            if stranded:
+                raise Conflict(
+                    "the new org removes budgets that hold open reservations ("
+                    + ", ".join(sorted(stranded)) + "); commit or release them first; "
+                    "nothing was changed")
             draft = orgversions.org_loaded_draft(conn, org, actor)
             event = readmodel.record_draft(conn, self.ledger, draft)
             current = policyversions.current_version_number(conn)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 
 from charter.errors import ConfigurationError
 from charter.settings import Settings
-from charter.store.dialect import READ_ONLY, Dialect, dialect_for
+from charter.store.dialect import Dialect, dialect_for
 from charter.store.schema import ledger_head
 
 __all__ = ["Store", "open_store"]
@@ -49,7 +49,7 @@ class Store:
     def reading(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, never takes the write lock."""
         with self.engine.connect() as raw:
-            conn = raw.execution_options(**{READ_ONLY: True})
+            conn = raw.execution_options(**self.dialect.read_options())
             with conn.begin():
                 yield conn
 

@@ -33,6 +33,10 @@ class Dialect(Protocol):
 
     def lock_migrations(self, conn: Connection) -> None: ...
 
+    def read_options(self) -> dict[str, Any]:
+        """Execution options for a read-only transaction that sees one snapshot."""
+        ...
+
     def lock_for_update(self, query: _Query) -> _Query:
         """`query`, made to hold the rows it reads until the transaction ends."""
         ...
@@ -76,6 +80,10 @@ class SQLiteDialect:
     def lock_migrations(self, conn: Connection) -> None:
         return None
 
+    def read_options(self) -> dict[str, Any]:
+        # A deferred BEGIN reads one snapshot from its first read; no write lock.
+        return {READ_ONLY: True}
+
     def lock_for_update(self, query: _Query) -> _Query:
         # BEGIN IMMEDIATE already serializes writers: no row locks to take.
         return query
@@ -103,6 +111,12 @@ class PostgresDialect:
 
     def lock_migrations(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._MIGRATION_LOCK})
+
+    def read_options(self) -> dict[str, Any]:
+        # READ COMMITTED would let each statement see newer data; readers that check
+        # invariants across tables need one snapshot.
+        return {READ_ONLY: True, "isolation_level": "REPEATABLE READ",
+                "postgresql_readonly": True}
 
     def lock_for_update(self, query: _Query) -> _Query:
         return query.with_for_update()

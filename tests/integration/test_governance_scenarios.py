@@ -223,3 +223,17 @@ def test_read_tables_rebuild_exactly_after_the_scenario(acme: Charter, clock: Ma
     before = snapshot()
     acme.rebuild_read_tables()
     assert snapshot() == before
+
+
+def test_org_load_refuses_to_strand_open_reservations(acme: Charter, workspace: Path):
+    from charter.errors import Conflict as ConflictError
+
+    acme.reserve_spend("buyer-bot-1", 100, "PO 1")
+    path = workspace / "charter.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("              - id: buyer-bot-1-spend")
+    end = text.index("              - id: buyer-bot-2-spend")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    with pytest.raises(ConflictError, match="buyer-bot-1-spend"):
+        acme.load_org(path)
+    assert acme.current_org().version == 1  # type: ignore[union-attr]
