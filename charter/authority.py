@@ -73,8 +73,7 @@ class Authority:
                    autonomy: AutonomyLevel | None) -> Decision:
         permitted_by = tuple(answer.diagnostics.reasons)
         because = Reason("policy", f"permitted by {', '.join(permitted_by)}", permitted_by)
-        quorum = max([1] + [int(q) for p in permitted_by
-                            if (q := self.engine.annotation(p, "quorum")) and q.isdigit()])
+        quorum = self.engine.quorum(permitted_by)
         if quorum > 1:
             return self._escalate(request, (because, Reason(
                 "quorum", f"{', '.join(permitted_by)} needs {quorum} distinct approvers")),

@@ -53,13 +53,18 @@ class Decision:
         return None if self.request is None else self.request.hash
 
     def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "member": self.member, "action": self.action,
-                "resource": self.resource, "context": self.context,
-                "task_type": None if self.request is None else self.request.task_type,
-                "request_hash": self.request_hash,
-                "reasons": [reason.to_json() for reason in self.reasons],
-                "approvers": list(self.approvers), "quorum": self.quorum,
-                "notify": list(self.notify), "approval_id": self.approval_id, **self.extra}
+        """The decision as recorded. The request hash, which binds approvals, is
+        included where an approval is involved (it is derivable from the rest)."""
+        recorded = {"outcome": self.outcome, "member": self.member, "action": self.action,
+                    "resource": self.resource, "context": self.context,
+                    "task_type": None if self.request is None else self.request.task_type,
+                    "reasons": [reason.to_json() for reason in self.reasons],
+                    "approvers": list(self.approvers), "quorum": self.quorum,
+                    "notify": list(self.notify), "approval_id": self.approval_id,
+                    **self.extra}
+        if self.approval_id is not None or self.outcome == "escalate":
+            recorded["request_hash"] = self.request_hash
+        return recorded
 
     def explain(self) -> str:
         """One line per reason, for people."""

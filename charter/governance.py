@@ -17,7 +17,7 @@ from charter import approvals, budgets, delegations, orgversions, policyversions
 from charter.approvals import Approval
 from charter.authority import Authority
 from charter.budgets import EnvelopeUsage, OverBudget, Reservation
-from charter.canonical import digest, json_safe
+from charter.canonical import json_safe
 from charter.clock import Clock
 from charter.decisionlog import DecisionLog
 from charter.decisions import Decision, Reason
@@ -348,11 +348,7 @@ class GovernanceVerbs:
 def _spend_request(member: str, budget: str, amount: Decimal | int | str,
                    purpose: str) -> AuthzRequest:
     context = {"amount": str(amount), "purpose": purpose}
-    request_hash = digest({"member": member, "action": "budget.spend",
-                           "resource": f"Budget::{budget}", "context": context,
-                           "task_type": None})
-    return AuthzRequest(member, "budget.spend", "Budget", budget, context, context, None,
-                        request_hash)
+    return AuthzRequest(member, "budget.spend", "Budget", budget, context, context, None)
 
 
 def _owner_members(org: Org, owner: str | None, requester: str) -> list[str]:

@@ -30,9 +30,11 @@ def _valid_or_empty(adapter: TypeAdapter[Any], value: Any) -> Any:
         return {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Org:
-    """A validated org, with indexes over its members, task types and budgets."""
+    """A validated org, with indexes over its members, task types and budgets.
+
+    Compared and hashed by identity: one loaded version is one object."""
 
     spec: OrgSpec
     source: str

@@ -87,6 +87,7 @@ class CompiledPolicies:
     statements: dict[str, PolicyStatement]
     digest: str
     files: dict[str, str]
+    quorums: dict[str, int] = field(default_factory=dict)
 
 
 def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
@@ -130,7 +131,10 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
                      for p in problems])
     policy_set = cedarpy.PolicySet.from_json_str(json.dumps(
         {"staticPolicies": static, "templates": {}, "templateLinks": []}))
-    return CompiledPolicies(policy_set, statements, digest(files), dict(files))
+    quorums = {policy_id: int(statement.annotations["quorum"])
+               for policy_id, statement in statements.items()
+               if statement.annotations.get("quorum", "").isdigit()}
+    return CompiledPolicies(policy_set, statements, digest(files), dict(files), quorums)
 
 
 class PolicyEngine:
@@ -174,3 +178,8 @@ class PolicyEngine:
     def annotation(self, policy_id: str, name: str) -> str | None:
         statement = self.policies.statements.get(policy_id)
         return None if statement is None else statement.annotations.get(name)
+
+    def quorum(self, policy_ids: Sequence[str]) -> int:
+        """The largest `@quorum("n")` among these policies (1 when none asks)."""
+        quorums = self.policies.quorums
+        return max((quorums.get(p, 1) for p in policy_ids), default=1)

@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property, lru_cache
 from typing import Any
 
 from charter.canonical import digest
@@ -28,7 +29,7 @@ class RequestInvalid(ValueError):
     """The request does not match what the org declares."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AuthzRequest:
     """A checked request, with its Cedar form and the hash that binds approvals to it."""
 
@@ -39,7 +40,11 @@ class AuthzRequest:
     context: dict[str, Any]
     cedar_context: dict[str, Any]
     task_type: str | None
-    hash: str
+
+    @cached_property
+    def hash(self) -> str:
+        """sha256 of the exact request: approving it approves nothing else."""
+        return digest(self.to_json())
 
     @property
     def resource(self) -> str:
@@ -56,6 +61,18 @@ class AuthzRequest:
 
 def parse_resource(org: Org, action: str, resource: str | dict[str, str]) -> tuple[str, str]:
     """`Vendor::globex`, `Vendor::"globex"`, `vendor:globex` or {type, id}."""
+    if isinstance(resource, str):
+        return _parse_text_resource(org, action, resource)
+    return _parse_resource(org, action, resource)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text_resource(org: Org, action: str, resource: str) -> tuple[str, str]:
+    return _parse_resource(org, action, resource)
+
+
+def _parse_resource(org: Org, action: str,
+                    resource: str | dict[str, str]) -> tuple[str, str]:
     allowed = action_resource_types(org, org.spec.actions[action])
     if isinstance(resource, dict):
         type_name, item = str(resource.get("type", "")), str(resource.get("id", ""))
@@ -146,8 +163,5 @@ def build_request(org: Org, member: str, action: str, resource: str | dict[str, 
     type_name, item = parse_resource(org, action, resource)
     plain_context, cedar_context = check_context(org, action,
                                                  context if context is not None else {})
-    request_hash = digest({"member": member, "action": action,
-                           "resource": f"{type_name}::{item}", "context": plain_context,
-                           "task_type": task_type})
     return AuthzRequest(member, action, type_name, item, plain_context, cedar_context,
-                        task_type, request_hash)
+                        task_type)
