@@ -76,9 +76,14 @@ class GovernanceVerbs:
             draft = policyversions.policy_loaded_draft(
                 conn, engine.policies, str(Path(folder or org.policies_dir).resolve()), actor)
             event = readmodel.record_draft(conn, self.ledger, draft)
-        self._snapshot = None
+        self._keep_org_handles()
         return PolicyVersion(draft.payload["version"], engine.policies.digest,
                              draft.payload["source"], files, event.at, actor, event.seq)
+
+    def _keep_org_handles(self) -> None:
+        """Make the next decision re-read versions, keeping the org's parsed handles."""
+        if self._snapshot is not None:
+            self._snapshot = replace(self._snapshot, checked_at=float("-inf"))
 
     def current_policies(self) -> PolicyVersion | None:
         with self.store.reading() as conn:
@@ -99,11 +104,14 @@ class GovernanceVerbs:
                 raise NoOrgLoaded()
             policy_number = policyversions.current_version_number(conn)
             live = delegations.load_delegations(conn, self.clock.now())
-            if (snapshot is not None and snapshot.org_version == org_number
-                    and snapshot.policy_version == policy_number):
-                engine = snapshot.authority.engine
-            else:
+            if snapshot is None or snapshot.org_version != org_number:
                 engine = self._build_engine(conn, org_number, policy_number)
+            elif snapshot.policy_version != policy_number:
+                # Same org: keep its schema and entities, parse only the new policies.
+                engine = snapshot.authority.engine.with_policies(
+                    self._policy_files(conn, policy_number))
+            else:
+                engine = snapshot.authority.engine
         self._snapshot = Snapshot(org_number, policy_number, Authority(engine, live),
                                   time.monotonic())
         return self._snapshot.authority
@@ -112,12 +120,15 @@ class GovernanceVerbs:
                       policy_number: int | None) -> PolicyEngine:
         version = orgversions.read_version(conn, org_number)
         assert version is not None
-        files: dict[str, str] = {}
-        if policy_number is not None:
-            policies = policyversions.read_version(conn, policy_number)
-            assert policies is not None
-            files = policies.files
-        return PolicyEngine.build(version.org, files)
+        return PolicyEngine.build(version.org, self._policy_files(conn, policy_number))
+
+    @staticmethod
+    def _policy_files(conn: Connection, policy_number: int | None) -> dict[str, str]:
+        if policy_number is None:
+            return {}
+        policies = policyversions.read_version(conn, policy_number)
+        assert policies is not None
+        return policies.files
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -238,13 +249,13 @@ class GovernanceVerbs:
                                            from_member=from_member, to_member=to_member,
                                            actions=actions, until=until,
                                            actor=actor or from_member)
-        self._snapshot = None
+        self._keep_org_handles()
         return granted
 
     def revoke_delegation(self, delegation_id: str, *, actor: str) -> None:
         with self.store.transaction() as conn:
             delegations.revoke(conn, self.ledger, delegation_id, actor=actor)
-        self._snapshot = None
+        self._keep_org_handles()
 
     # -- budgets -----------------------------------------------------------------------
 

@@ -75,7 +75,11 @@ def test_loading_a_policy_set_swaps_it_and_is_recorded(acme: Charter, tmp_path: 
     folder = tmp_path / "strict"
     folder.mkdir()
     (folder / "only.cedar").write_text(GOOD, encoding="utf-8")
+    handles = acme.authority().engine
     loaded = acme.load_policies(folder, actor="ciso")
+    swapped = acme.authority().engine
+    assert swapped.policies is not handles.policies
+    assert swapped.entities is handles.entities  # the org did not change: kept, not rebuilt
     assert loaded.version == 2
     (event,) = acme.events(kind="policy.loaded", after=loaded.event_seq - 1)
     assert event.payload and event.payload["digest"] == loaded.digest
