@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
@@ -22,11 +22,12 @@ from charter.canonical import canonical_json
 from charter.clock import Clock
 from charter.decisions import Decision
 from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
-from charter.ledger import Event, Ledger, format_time
+from charter.ledger import Event, EventDraft, Ledger, format_time
 from charter.store.schema import approval_votes, approvals
 from charter.types import ApprovalRule
 
 Status = Literal["pending", "approved", "rejected", "expired", "executed"]
+REQUESTED = "approval.requested"
 
 
 @dataclass(frozen=True)
@@ -68,27 +69,38 @@ class Approval:
                 "votes": [vote.__dict__ for vote in self.votes]}
 
 
+def find_pending(conn: Connection, request_hash: str) -> Approval | None:
+    """The approval already pending for this exact request, if any."""
+    pending = conn.execute(select(approvals.c.id).where(
+        approvals.c.request_hash == request_hash, approvals.c.status == "pending")).first()
+    return None if pending is None else get(conn, pending.id)
+
+
+def requested_draft(decision: Decision, rule: ApprovalRule, now: datetime,
+                    *, actor: str) -> EventDraft:
+    """The event that opens the approval an escalated decision needs."""
+    if decision.request is None or decision.outcome != "escalate":
+        raise InvalidInput("only an escalated request needs an approval")
+    payload: dict[str, Any] = {
+        "id": str(uuid.uuid4()), "request": decision.request.to_json(),
+        "request_hash": decision.request.hash, "requester": decision.member,
+        "approvers": list(decision.approvers), "quorum": decision.quorum,
+        "reasons": [reason.to_json() for reason in decision.reasons],
+        "sla_at": format_time(now + rule.sla), "expires_at": format_time(now + rule.expires),
+        "on_timeout": rule.on_timeout}
+    return EventDraft(REQUESTED, actor, f"approval:{payload['id']}", payload)
+
+
 def open_approval(conn: Connection, ledger: Ledger, clock: Clock, decision: Decision,
                   rule: ApprovalRule, *, actor: str) -> Approval:
     """Record the approval an escalation needs (or return the one already pending for
     the same exact request)."""
-    if decision.request is None or decision.outcome != "escalate":
-        raise InvalidInput("only an escalated request needs an approval")
-    pending = conn.execute(select(approvals.c.id).where(
-        approvals.c.request_hash == decision.request.hash,
-        approvals.c.status == "pending")).first()
-    if pending is not None:
-        return get(conn, pending.id)
-    now = clock.now()
-    payload: dict[str, Any] = {"id": str(uuid.uuid4()), "request": decision.request.to_json(),
-               "request_hash": decision.request.hash, "requester": decision.member,
-               "approvers": list(decision.approvers), "quorum": decision.quorum,
-               "reasons": [reason.to_json() for reason in decision.reasons],
-               "sla_at": format_time(now + rule.sla),
-               "expires_at": format_time(now + rule.expires), "on_timeout": rule.on_timeout}
-    readmodel.record(conn, ledger, kind="approval.requested", actor=actor,
-                     subject=f"approval:{payload['id']}", payload=payload)
-    return get(conn, payload["id"])
+    if decision.request is not None and (
+            pending := find_pending(conn, decision.request.hash)) is not None:
+        return pending
+    draft = requested_draft(decision, rule, clock.now(), actor=actor)
+    readmodel.record_draft(conn, ledger, draft)
+    return get(conn, draft.payload["id"])
 
 
 def vote(conn: Connection, ledger: Ledger, clock: Clock, approval_id: str, *,
@@ -252,7 +264,7 @@ def _project_escalated(conn: Connection, event: Event) -> None:
 
 
 PROJECTORS: dict[str, Callable[[Connection, Event], None]] = {
-    "approval.requested": _project_requested,
+    REQUESTED: _project_requested,
     "approval.voted": _project_voted,
     "approval.granted": _status("approved", "decided_at"),
     "approval.rejected": _status("rejected", "decided_at"),

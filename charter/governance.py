@@ -33,6 +33,8 @@ from charter.store import Store
 from charter.types import ApprovalRule
 
 DECISION = "decision.made"
+DEFAULT_APPROVAL = ApprovalRule()
+"""How escalations outside any task type wait: 4h SLA, then one level further."""
 
 
 @dataclass(frozen=True)
@@ -163,17 +165,23 @@ class GovernanceVerbs:
 
     def _escalate(self, conn: Connection, authority: Authority,
                   decision: Decision) -> Decision:
+        assert decision.request is not None
+        pending = approvals.find_pending(conn, decision.request.hash)
+        if pending is not None:  # the same exact request is already waiting
+            decision = replace(decision, approval_id=pending.id, approvers=pending.approvers)
+            readmodel.record_draft(conn, self.ledger, self._decision_draft(decision))
+            return decision
         rule = self._approval_rule(authority.org, decision.request)
-        approval = approvals.open_approval(conn, self.ledger, self.clock, decision, rule,
+        opened = approvals.requested_draft(decision, rule, self.clock.now(),
                                            actor=decision.member)
-        decision = replace(decision, approval_id=approval.id, approvers=approval.approvers)
-        readmodel.record_draft(conn, self.ledger, self._decision_draft(decision))
+        decision = replace(decision, approval_id=opened.payload["id"])
+        readmodel.record_drafts(conn, self.ledger, [opened, self._decision_draft(decision)])
         return decision
 
     @staticmethod
     def _approval_rule(org: Org, request: AuthzRequest | None) -> ApprovalRule:
         if request is None or request.task_type is None:
-            return ApprovalRule()
+            return DEFAULT_APPROVAL
         return org.task_types[request.task_type].approval
 
     # -- approvals ---------------------------------------------------------------------
@@ -231,7 +239,7 @@ class GovernanceVerbs:
         def sla(approval: Approval) -> timedelta:
             task_type = approval.request.get("task_type")
             rule = (authority.org.task_types[task_type].approval
-                    if task_type in authority.org.task_types else ApprovalRule())
+                    if task_type in authority.org.task_types else DEFAULT_APPROVAL)
             return rule.sla
 
         with self.store.transaction() as conn:
@@ -326,7 +334,7 @@ class GovernanceVerbs:
                             approvers=(owners[0],))
         with self.store.transaction() as conn:
             approval = approvals.open_approval(conn, self.ledger, self.clock, decision,
-                                               ApprovalRule(), actor=member)
+                                               DEFAULT_APPROVAL, actor=member)
             decision = replace(decision, approval_id=approval.id)
             readmodel.record_draft(conn, self.ledger, self._decision_draft(decision))
         return decision

@@ -41,9 +41,16 @@ def record(conn: Connection, ledger: Ledger, *, kind: str, actor: str, subject: 
 
 
 def record_draft(conn: Connection, ledger: Ledger, draft: EventDraft) -> Event:
-    (event,) = ledger.append_many(conn, [draft])
-    apply(conn, event)
+    (event,) = record_drafts(conn, ledger, [draft])
     return event
+
+
+def record_drafts(conn: Connection, ledger: Ledger, drafts: list[EventDraft]) -> list[Event]:
+    """Append several events at once (one hold of the ledger head) and apply them."""
+    events = ledger.append_many(conn, drafts)
+    for event in events:
+        apply(conn, event)
+    return events
 
 
 def rebuild(conn: Connection, ledger: Ledger, batch: int = 2000) -> int:

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from charter import budgets, orgversions, policyversions, readmodel
+from charter.authority import Authority
 from charter.clock import Clock, SystemClock
 from charter.decisionlog import DecisionLog
 from charter.errors import Conflict, NoOrgLoaded
@@ -65,11 +66,16 @@ class Charter(GovernanceVerbs):
             current = policyversions.current_version_number(conn)
             loaded = None if current is None else policyversions.read_version(conn, current)
             if loaded is None or loaded.digest != engine.policies.digest:
-                readmodel.record_draft(conn, self.ledger, policyversions.policy_loaded_draft(
-                    conn, engine.policies, str(org.policies_dir), actor))
+                policies = policyversions.policy_loaded_draft(conn, engine.policies,
+                                                              str(org.policies_dir), actor)
+                readmodel.record_draft(conn, self.ledger, policies)
+                current = policies.payload["version"]
         version = OrgVersion(draft.payload["version"], org, event.at, actor, event.seq)
         self._org_cache = version
-        self._snapshot = None
+        # Decide with the engine just built; the next decision still re-reads versions
+        # and delegations, so a concurrent change elsewhere is not missed.
+        self._snapshot = Snapshot(version.version, current, Authority(engine),
+                                  float("-inf"))
         return version
 
     def current_org(self) -> OrgVersion | None:

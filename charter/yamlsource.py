@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser where PyYAML was built with it; it keeps line marks too."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def format_path(path: Iterable[str | int]) -> str:
 def load_located(text: str, file: str) -> tuple[LocatedDocument | None, list[SourceProblem]]:
     """Parse one YAML document, keeping lines; report syntax errors and duplicate keys."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -152,7 +152,7 @@ approvals = Table(
     Column("decided_at", TIMESTAMP, nullable=True),
     Column("executed_at", TIMESTAMP, nullable=True),
     Index("ix_approvals_status", "status"),
-    Index("ix_approvals_request_hash", "request_hash"),
+    Index("ix_approvals_request_hash_status", "request_hash", "status"),
 )
 
 approval_votes = Table(

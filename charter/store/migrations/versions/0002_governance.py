@@ -79,7 +79,8 @@ def upgrade() -> None:
         sa.Column("executed_at", TIMESTAMP, nullable=True),
     )
     op.create_index("ix_approvals_status", "approvals", ["status"])
-    op.create_index("ix_approvals_request_hash", "approvals", ["request_hash"])
+    op.create_index("ix_approvals_request_hash_status", "approvals",
+                    ["request_hash", "status"])
     op.create_table(
         "approval_votes",
         sa.Column("approval_id", sa.String(36), primary_key=True),
@@ -92,7 +93,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("approval_votes")
-    op.drop_index("ix_approvals_request_hash", "approvals")
+    op.drop_index("ix_approvals_request_hash_status", "approvals")
     op.drop_index("ix_approvals_status", "approvals")
     op.drop_table("approvals")
     op.drop_index("ix_delegations_to", "delegations")
