@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from charter import readmodel
 from charter.canonical import canonical_json
@@ -28,6 +28,9 @@ from charter.types import ApprovalRule
 
 Status = Literal["pending", "approved", "rejected", "expired", "executed"]
 REQUESTED = "approval.requested"
+_INSERT_APPROVAL = insert(approvals)
+_PENDING = select(approvals.c.id).where(approvals.c.request_hash == bindparam("request_hash"),
+                                        approvals.c.status == "pending")
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,7 @@ class Approval:
 
 def find_pending(conn: Connection, request_hash: str) -> Approval | None:
     """The approval already pending for this exact request, if any."""
-    pending = conn.execute(select(approvals.c.id).where(
-        approvals.c.request_hash == request_hash, approvals.c.status == "pending")).first()
+    pending = conn.execute(_PENDING, {"request_hash": request_hash}).first()
     return None if pending is None else get(conn, pending.id)
 
 
@@ -233,11 +235,12 @@ def listing(conn: Connection, *, status: str | None = None,
 
 def _project_requested(conn: Connection, event: Event) -> None:
     p = event.payload or {}
-    conn.execute(insert(approvals).values(
-        id=p["id"], request_hash=p["request_hash"], request=canonical_json(p["request"]),
-        requester=p["requester"], approvers=json.dumps(p["approvers"]), quorum=p["quorum"],
-        status="pending", reasons=json.dumps(p["reasons"]), created_at=event.at,
-        sla_at=p["sla_at"], expires_at=p["expires_at"], on_timeout=p["on_timeout"]))
+    conn.execute(_INSERT_APPROVAL, {
+        "id": p["id"], "request_hash": p["request_hash"],
+        "request": canonical_json(p["request"]), "requester": p["requester"],
+        "approvers": json.dumps(p["approvers"]), "quorum": p["quorum"], "status": "pending",
+        "reasons": json.dumps(p["reasons"]), "created_at": event.at, "sla_at": p["sla_at"],
+        "expires_at": p["expires_at"], "on_timeout": p["on_timeout"]})
 
 
 def _project_voted(conn: Connection, event: Event) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from charter.canonical import canonical_json, sha256_hex
 from charter.clock import Clock
@@ -29,6 +29,10 @@ from charter.store import GENESIS_HASH, Store
 from charter.store.schema import events, ledger_head
 
 REDACTED = "ledger.redacted"
+_MOVE_HEAD = update(ledger_head).where(ledger_head.c.id == 1).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"),
+    at=bindparam("new_at"))
+"""Built once: appends are the hottest write, and building statements costs."""
 _MAX_LENGTHS = {"kind": 64, "actor": 128, "subject": 256}
 
 
@@ -151,8 +155,8 @@ class Ledger:
             appended.append(Event(payload=draft.payload, **header, **chained))
             prev_hash = event_hash
         conn.execute(insert(events), rows)
-        conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(
-            seq=seq, hash=prev_hash, mac=_sign(key, seq, prev_hash), at=at))
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash,
+                                  "new_mac": _sign(key, seq, prev_hash), "new_at": at})
         return appended
 
     def redact(self, conn: Connection, seq: int, actor: str, reason: str) -> Event:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -31,6 +33,10 @@ class Store:
         self.engine = engine
         self.dialect = dialect
         self.url = url
+        # SQLite has one writer: threads of this process queue here rather than in
+        # SQLite's busy handler, which sleeps in steps of milliseconds.
+        self._writer: AbstractContextManager[Any] = (
+            threading.Lock() if dialect.name == "sqlite" else nullcontext())
 
     @property
     def database_file(self) -> Path | None:
@@ -42,7 +48,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        with self.engine.begin() as conn:
+        with self._writer, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

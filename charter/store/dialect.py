@@ -12,6 +12,9 @@ from charter.errors import ConfigurationError
 from charter.settings import Settings
 from charter.store.schema import ledger_head
 
+_HEAD = select(ledger_head).where(ledger_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+
 READ_ONLY = "charter_read_only"
 """Execution option marking a connection that only reads (SQLite: deferred BEGIN)."""
 
@@ -75,7 +78,7 @@ class SQLiteDialect:
 
     def lock_ledger_head(self, conn: Connection) -> Row[Any]:
         # BEGIN IMMEDIATE already holds the database's single write lock.
-        return conn.execute(select(ledger_head).where(ledger_head.c.id == 1)).one()
+        return conn.execute(_HEAD).one()
 
     def lock_migrations(self, conn: Connection) -> None:
         return None
@@ -106,8 +109,7 @@ class PostgresDialect:
         return None
 
     def lock_ledger_head(self, conn: Connection) -> Row[Any]:
-        query = select(ledger_head).where(ledger_head.c.id == 1).with_for_update()
-        return conn.execute(query).one()
+        return conn.execute(_HEAD_FOR_UPDATE).one()
 
     def lock_migrations(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._MIGRATION_LOCK})
