@@ -294,6 +294,32 @@ def _adjust(conn: Connection, at: str, chain: Iterable[str], *, amount: Decimal 
             committed=current + committed, period_start=start))
 
 
+def recompute_usage(conn: Connection, at: str) -> None:
+    """Set every envelope's reserved and committed from the reservations, charging each
+    to the envelopes it sits under now. An org load calls this after reshaping the tree,
+    so moved envelopes leave no stale totals in their old parents."""
+    rows = {row.id: row for row in conn.execute(select(budgets))}
+    reserved = dict.fromkeys(rows, Decimal(0))
+    committed = dict.fromkeys(rows, Decimal(0))
+    starts = {budget_id: period_start(row.period, at) for budget_id, row in rows.items()}
+    query = select(reservations).where(reservations.c.status.in_(("reserved", "committed")))
+    for held in conn.execute(query):
+        current: str | None = held.budget_id
+        seen: set[str] = set()
+        while current is not None and current in rows and current not in seen:
+            seen.add(current)
+            if held.status == "reserved":
+                reserved[current] += held.amount
+            elif starts[current] is None or held.settled_at >= starts[current]:
+                committed[current] += held.actual
+            current = rows[current].parent_id
+    for budget_id, row in rows.items():
+        if (row.reserved, row.committed) != (reserved[budget_id], committed[budget_id]):
+            conn.execute(update(budgets).where(budgets.c.id == budget_id).values(
+                reserved=reserved[budget_id], committed=committed[budget_id],
+                period_start=starts[budget_id]))
+
+
 # -- helpers --------------------------------------------------------------------------
 
 def _usage_of(row: Row[Any], at: str | None) -> EnvelopeUsage:

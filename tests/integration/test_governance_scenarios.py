@@ -237,3 +237,28 @@ def test_org_load_refuses_to_strand_open_reservations(acme: Charter, workspace: 
     with pytest.raises(ConflictError, match="buyer-bot-1-spend"):
         acme.load_org(path)
     assert acme.current_org().version == 1  # type: ignore[union-attr]
+
+
+def test_moving_an_envelope_moves_its_usage(acme: Charter, workspace: Path):
+    spent = acme.reserve_spend("treasury-bot", 4000, "supplier run")
+    assert spent.reservation is not None and spent.reservation.budget_id == (
+        "treasury-bot-payments")
+    acme.commit_spend(spent.reservation.id, 3000, actor="treasury-bot")
+    acme.reserve_spend("treasury-bot", 500, "fees")
+    path = workspace / "charter.yaml"
+    text = path.read_text(encoding="utf-8")
+    block_start = text.index("          - id: treasury-bot-payments")
+    block_end = text.index("      - id: support-spend")
+    block = text[block_start:block_end]
+    text = text[:block_start] + text[block_end:]
+    anchor = text.index("      - id: ai-workforce")
+    text = text[:anchor] + block.replace("\n          ", "\n      ").replace(
+        "          - id:", "      - id:", 1) + text[anchor:]
+    path.write_text(text, encoding="utf-8")
+    acme.load_org(path)
+    assert acme.org.budget_parent["treasury-bot-payments"] == "acme-opex"
+    usage = {e.id: e for e in acme.budget_usage()}
+    assert (usage["finance-payables"].reserved, usage["finance-payables"].committed) == (0, 0)
+    assert usage["treasury-bot-payments"].reserved == 500
+    assert usage["treasury-bot-payments"].committed == 3000
+    assert usage["acme-opex"].reserved == 500 and usage["acme-opex"].committed == 3000
