@@ -12,15 +12,15 @@ from pydantic import TypeAdapter, ValidationError
 from charter.canonical import digest
 from charter.errors import OrgInvalid
 from charter.orgrules import OrgParts, check_references, find_warnings
-from charter.types import Budget, Member, OrgSpec, TaskType, Team
+from charter.types import ActionMap, Budget, Member, OrgSpec, ResourceMap, TaskType, Team
 from charter.yamlsource import LocatedDocument, SourceProblem, format_path, load_located
 
 _ITEM_SECTIONS: dict[str, type[Member] | type[TaskType] | type[Budget]] = {
     "members": Member, "task_types": TaskType, "budgets": Budget,
 }
 _TEAMS = TypeAdapter(dict[str, Team])
-_ACTIONS: TypeAdapter[Any] = TypeAdapter(OrgSpec.model_fields["actions"].annotation)
-_RESOURCES: TypeAdapter[Any] = TypeAdapter(OrgSpec.model_fields["resources"].annotation)
+_ACTIONS: TypeAdapter[Any] = TypeAdapter(ActionMap)
+_RESOURCES: TypeAdapter[Any] = TypeAdapter(ResourceMap)
 
 
 def _valid_or_empty(adapter: TypeAdapter[Any], value: Any) -> Any:

@@ -11,7 +11,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete
 
-from charter import approvals, budgets, delegations, orgversions, policyversions
+from charter import (
+    approvals,
+    budgets,
+    delegations,
+    orgversions,
+    outcomes,
+    policyversions,
+    tasks,
+)
 from charter.ledger import Event, EventDraft, Ledger
 from charter.store.schema import READ_TABLES
 
@@ -24,6 +32,8 @@ PROJECTORS: dict[str, Projector] = {
     delegations.REVOKED: delegations.project_revoked,
     **approvals.PROJECTORS,
     **budgets.PROJECTORS,
+    **tasks.PROJECTORS,
+    outcomes.RECORDED: outcomes.project_recorded,
 }
 """What each event kind does to the read tables (kinds not listed change none)."""
 

@@ -21,9 +21,10 @@ from charter.policy import PolicyEngine, read_policy_files
 from charter.secret import ServerSecret
 from charter.settings import Settings
 from charter.store import Store, open_store
+from charter.work import WorkVerbs
 
 
-class Charter(GovernanceVerbs):
+class Charter(GovernanceVerbs, WorkVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 

@@ -111,6 +111,10 @@ class ResourceType(Model):
         default_factory=dict, description="known resources and their attribute values")
 
 
+ActionMap = dict[ActionName, Annotated[ActionSpec, BeforeValidator(_described)]]
+ResourceMap = dict[TypeName, Annotated[ResourceType, BeforeValidator(_described)]]
+
+
 class OrgInfo(Model):
     id: Identifier
     name: str = Field(min_length=1)
@@ -282,10 +286,8 @@ class OrgSpec(Model):
     roles: dict[Identifier, str] = Field(default_factory=dict)
     teams: dict[Identifier, Team] = Field(default_factory=dict)
     skills: dict[Identifier, str] = Field(default_factory=dict)
-    actions: dict[ActionName, Annotated[ActionSpec, BeforeValidator(_described)]] = Field(
-        default_factory=dict)
-    resources: dict[TypeName, Annotated[ResourceType, BeforeValidator(_described)]] = Field(
-        default_factory=dict)
+    actions: ActionMap = Field(default_factory=dict)
+    resources: ResourceMap = Field(default_factory=dict)
     members: tuple[Member, ...] = Field(min_length=1)
     task_types: tuple[TaskType, ...] = ()
     budgets: tuple[Budget, ...] = ()

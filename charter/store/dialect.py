@@ -44,6 +44,10 @@ class Dialect(Protocol):
         """`query`, made to hold the rows it reads until the transaction ends."""
         ...
 
+    def claim_rows(self, query: _Query) -> _Query:
+        """`query`, made to take rows no concurrent claimer holds, skipping held ones."""
+        ...
+
 
 class SQLiteDialect:
     """One writer at a time: every write transaction starts with BEGIN IMMEDIATE."""
@@ -91,6 +95,9 @@ class SQLiteDialect:
         # BEGIN IMMEDIATE already serializes writers: no row locks to take.
         return query
 
+    def claim_rows(self, query: _Query) -> _Query:
+        return query
+
 
 class PostgresDialect:
     """A connection pool; appenders queue on the ledger head's row lock."""
@@ -122,6 +129,10 @@ class PostgresDialect:
 
     def lock_for_update(self, query: _Query) -> _Query:
         return query.with_for_update()
+
+    def claim_rows(self, query: _Query) -> _Query:
+        # Several nodes claim at once: each takes a row nobody holds, none waits.
+        return query.with_for_update(skip_locked=True)
 
 
 def dialect_for(url: str) -> tuple[Dialect, URL]:

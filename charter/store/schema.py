@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -164,8 +166,64 @@ approval_votes = Table(
     Column("at", TIMESTAMP, nullable=False),
 )
 
+tasks = Table(
+    "tasks", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("payload", Text, nullable=False, comment="canonical JSON"),
+    Column("value", MONEY, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("deadline", TIMESTAMP, nullable=True),
+    Column("requester", String(128), nullable=False),
+    Column("state", String(24), nullable=False,
+           comment="queued|assigned|running|awaiting_approval|done|failed|cancelled"),
+    Column("assignee", String(64), nullable=True),
+    Column("fencing", BigInteger, nullable=False, comment="token of the latest claim"),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_until", TIMESTAMP, nullable=True),
+    Column("fallback_step", Integer, nullable=False, comment="index into the protocol"),
+    Column("fallback_used", Integer, nullable=False, comment="uses of that step so far"),
+    Column("excluded", Text, nullable=False, comment="JSON list of members that failed it"),
+    Column("approval_id", String(36), nullable=True),
+    Column("result", Text, nullable=True),
+    Column("reason", Text, nullable=True, comment="why it is in its current state"),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+    Index("ix_tasks_state_priority", "state", "priority", "created_at"),
+    Index("ix_tasks_assignee_state", "assignee", "state"),
+    Index("ix_tasks_lease", "state", "lease_until"),
+)
+
+outcomes = Table(
+    "outcomes", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("task_id", String(36), nullable=False),
+    Column("member", String(64), nullable=False),
+    Column("engine_version", String(64), nullable=False),
+    Column("task_type", String(64), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("quality", Float, nullable=True),
+    Column("cost", MONEY, nullable=True),
+    Column("duration_s", Float, nullable=True),
+    Column("verified", Boolean, nullable=False),
+    Column("reported_by", String(128), nullable=False),
+    Column("at", TIMESTAMP, nullable=False),
+    Index("ix_outcomes_member_type", "member", "task_type"),
+    Index("ix_outcomes_task", "task_id"),
+)
+
+autonomy_levels = Table(
+    "autonomy_levels", metadata,
+    Column("member", String(64), primary_key=True),
+    Column("task_type", String(64), primary_key=True),
+    Column("level", String(16), nullable=False),
+    Column("changed_at", TIMESTAMP, nullable=False),
+    Column("evidence", Text, nullable=False, comment="JSON: n, bound, threshold"),
+)
+
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
-    approvals, approval_votes,
+    approvals, approval_votes, tasks, outcomes, autonomy_levels,
 )
 """Tables rebuilt from the ledger by a replay (in an order that respects references)."""

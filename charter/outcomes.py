@@ -1,0 +1,113 @@
+"""Outcomes: what happened when a member did a task — self-reported or verified, and
+possibly long after the task ended. They feed the allocator's learning and earned
+autonomy, attributed to the engine version the member ran."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select
+
+from charter import readmodel
+from charter.canonical import digest
+from charter.errors import InvalidInput, NotFound
+from charter.ledger import Event, Ledger
+from charter.org import Org
+from charter.store.schema import outcomes, tasks
+
+RECORDED = "outcome.recorded"
+
+
+def engine_version(org: Org, member: str) -> str:
+    """The version of the engine a member runs: a digest of its engine settings, so a
+    changed engine starts a new version; `person` for people, `external` for agents
+    that run outside Charter."""
+    spec = org.member(member)
+    if spec.kind == "human":
+        return "person"
+    if spec.engine is None:
+        return "external"
+    return f"{spec.engine.kind}-{digest(spec.engine.model_dump(mode='json'))[:12]}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    task_id: str
+    member: str
+    engine_version: str
+    task_type: str
+    success: bool
+    quality: float | None
+    cost: Decimal | None
+    duration_s: float | None
+    verified: bool
+    reported_by: str
+    at: str
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Outcome:
+        return cls(row.id, row.task_id, row.member, row.engine_version, row.task_type,
+                   bool(row.success), row.quality,
+                   None if row.cost is None else Decimal(row.cost), row.duration_s,
+                   bool(row.verified), row.reported_by, row.at)
+
+
+def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success: bool,
+           reported_by: str, verified: bool = False, quality: float | None = None,
+           cost: Decimal | float | str | None = None, duration_s: float | None = None,
+           member: str | None = None) -> Outcome:
+    """Record what happened on a task (by default, for the member that last held it)."""
+    row = conn.execute(select(tasks.c.type, tasks.c.assignee)
+                       .where(tasks.c.id == task_id)).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    who = member or row.assignee
+    if who is None:
+        raise InvalidInput(f"task {task_id} was never held: name the member")
+    if not isinstance(success, bool):
+        raise InvalidInput("success must be true or false")
+    if quality is not None and not (isinstance(quality, int | float) and 0 <= quality <= 1):
+        raise InvalidInput("quality is a score from 0 to 1")
+    if duration_s is not None and not (isinstance(duration_s, int | float)
+                                       and 0 <= duration_s < 1e9):
+        raise InvalidInput("duration_s is a non-negative number of seconds")
+    spent = None
+    if cost is not None:
+        try:
+            spent = Decimal(str(cost))
+        except ArithmeticError:
+            raise InvalidInput(f"cost {cost!r} is not a number") from None
+        if not spent.is_finite() or spent < 0:
+            raise InvalidInput("cost must be a non-negative number")
+    payload = {"id": str(uuid.uuid4()), "task": task_id, "member": who,
+               "engine_version": engine_version(org, who), "task_type": row.type,
+               "success": success, "quality": quality,
+               "cost": None if spent is None else str(spent), "duration_s": duration_s,
+               "verified": verified}
+    readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
+                     subject=f"task:{task_id}", payload=payload)
+    return Outcome.from_row(conn.execute(select(outcomes)
+                                         .where(outcomes.c.id == payload["id"])).one())
+
+
+def listing(conn: Connection, *, member: str | None = None,
+            task_type: str | None = None) -> list[Outcome]:
+    query = select(outcomes).order_by(outcomes.c.at, outcomes.c.id)
+    if member is not None:
+        query = query.where(outcomes.c.member == member)
+    if task_type is not None:
+        query = query.where(outcomes.c.task_type == task_type)
+    return [Outcome.from_row(row) for row in conn.execute(query)]
+
+
+def project_recorded(conn: Connection, event: Event) -> None:
+    p = event.payload or {}
+    conn.execute(insert(outcomes).values(
+        id=p["id"], task_id=p["task"], member=p["member"], engine_version=p["engine_version"],
+        task_type=p["task_type"], success=p["success"], quality=p["quality"],
+        cost=None if p["cost"] is None else Decimal(p["cost"]), duration_s=p["duration_s"],
+        verified=p["verified"], reported_by=event.actor, at=event.at))

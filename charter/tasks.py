@@ -1,0 +1,314 @@
+"""Tasks: submit, assign, claim with a lease and a fencing token, complete or fail.
+
+States: queued → assigned → running → (awaiting_approval →) done | failed | cancelled.
+A claim starts an attempt with a new fencing token; heartbeats extend its lease; a
+completion or failure must carry the current token, so a holder whose lease expired
+(and whose task moved on) cannot finish it. Failures and expired leases follow the task
+type's fallback protocol. Every transition is a ledger event applied to the `tasks`
+read table, in the transaction that makes it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from charter import readmodel
+from charter.canonical import canonical_json, json_safe
+from charter.clock import Clock
+from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
+from charter.fallback import next_move
+from charter.ledger import Event, Ledger, format_time
+from charter.org import Org
+from charter.store.schema import tasks
+
+OPEN_STATES = ("queued", "assigned", "running", "awaiting_approval")
+HELD_STATES = ("assigned", "running", "awaiting_approval")
+"""States in which a task counts against its assignee's capacity."""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    type: str
+    subject: str
+    payload: dict[str, Any]
+    value: Decimal
+    priority: int
+    deadline: str | None
+    requester: str
+    state: str
+    assignee: str | None
+    fencing: int
+    attempts: int
+    lease_until: str | None
+    excluded: tuple[str, ...]
+    reason: str | None
+    result: Any
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Task:
+        return cls(row.id, row.type, row.subject, json.loads(row.payload),
+                   Decimal(row.value), row.priority, row.deadline, row.requester, row.state,
+                   row.assignee, row.fencing, row.attempts, row.lease_until,
+                   tuple(json.loads(row.excluded)), row.reason,
+                   None if row.result is None else json.loads(row.result), row.created_at,
+                   row.updated_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "value": str(self.value), "excluded": list(self.excluded)}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed attempt: the task and the fencing token its holder must present."""
+
+    task: Task
+    fencing: int
+    lease_until: str
+
+
+def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_type: str,
+           subject: str, payload: dict[str, Any] | None = None, priority: int = 0,
+           deadline: datetime | None = None, value: Decimal | int | str | None = None,
+           requester: str) -> Task:
+    """Queue a task of a declared type."""
+    spec = org.task_types.get(task_type)
+    if spec is None:
+        raise InvalidInput(f"unknown task type {task_type!r}: the org declares "
+                           f"{', '.join(org.task_types)}")
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 256:
+        raise InvalidInput("a task needs a subject of 1 to 256 characters (e.g. customer:42)")
+    if payload is not None and not isinstance(payload, dict):
+        raise InvalidInput("a task payload must be a JSON object")
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 1000:
+        raise InvalidInput("priority must be a whole number from -1000 to 1000")
+    if deadline is not None and (deadline.tzinfo is None or deadline <= clock.now()):
+        raise InvalidInput("a deadline must be a timezone-aware time in the future")
+    try:
+        worth = spec.value if value is None else Decimal(str(value))
+    except ArithmeticError:
+        raise InvalidInput(f"task value {value!r} is not a number") from None
+    if not worth.is_finite() or worth < 0:
+        raise InvalidInput("a task's value must be a non-negative number")
+    try:
+        canonical_json(payload or {})
+    except (TypeError, ValueError) as error:
+        raise InvalidInput(f"the task payload is not JSON: {error}") from None
+    task_id = str(uuid.uuid4())
+    _record(conn, ledger, "task.submitted", requester, task_id, {
+        "type": task_type, "subject": subject, "payload": payload or {},
+        "value": str(worth), "priority": priority,
+        "deadline": None if deadline is None else format_time(deadline)})
+    return get(conn, task_id)
+
+
+def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str, *,
+           actor: str, strategy: str = "manual", probability: float = 1.0,
+           explanation: dict[str, Any] | None = None) -> Task:
+    """Give a queued task to a member (the allocator's choice, or by hand)."""
+    task = get(conn, task_id, lock=True)
+    if task.state != "queued":
+        raise Conflict(f"task {task_id} is {task.state}; only a queued task is assigned")
+    spec = org.member(member)
+    if spec.status != "active":
+        raise Conflict(f"{member} is {spec.status}")
+    if load(conn, member) >= spec.capacity:
+        raise Conflict(f"{member} is at capacity ({spec.capacity})")
+    _record(conn, ledger, "task.assigned", actor, task_id, {
+        "member": member, "strategy": strategy, "probability": probability,
+        "explanation": explanation or {},
+        "set": {"state": "assigned", "assignee": member,
+                "reason": f"assigned to {member} ({strategy})"}})
+    return get(conn, task_id)
+
+
+def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
+               member: str) -> Claim | None:
+    """Start the member's most urgent assigned task (priority, then deadline, then age);
+    None when it has none. Concurrent claimers never take the same task."""
+    query = (select(tasks.c.id).where(tasks.c.assignee == member, tasks.c.state == "assigned")
+             .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None), tasks.c.deadline,
+                       tasks.c.created_at, tasks.c.id).limit(1))
+    row = conn.execute(ledger.store.dialect.claim_rows(query)).first()
+    if row is None:
+        return None
+    task = get(conn, row.id)
+    lease = org.task_types[task.type].lease
+    token = task.fencing + 1
+    until = format_time(clock.now() + lease)
+    _record(conn, ledger, "task.claimed", member, task.id, {
+        "member": member, "fencing": token,
+        "set": {"state": "running", "fencing": token, "attempts": task.attempts + 1,
+                "lease_until": until, "reason": f"attempt {task.attempts + 1} by {member}"}})
+    return Claim(get(conn, task.id), token, until)
+
+
+def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id: str, *,
+              member: str, fencing: int) -> str:
+    """Extend the lease of a running attempt; returns the new expiry."""
+    task = _held(conn, task_id, member, fencing)
+    until = format_time(clock.now() + org.task_types[task.type].lease)
+    _record(conn, ledger, "task.heartbeat", member, task_id,
+            {"fencing": fencing, "set": {"lease_until": until}})
+    return until
+
+
+def complete(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fencing: int,
+             result: Any = None) -> Task:
+    """Finish a running attempt successfully."""
+    _held(conn, task_id, member, fencing)
+    safe = json_safe(result)
+    _record(conn, ledger, "task.completed", member, task_id, {
+        "fencing": fencing, "result": safe,
+        "set": {"state": "done", "lease_until": None, "result": canonical_json(safe),
+                "reason": f"completed by {member}"}})
+    return get(conn, task_id)
+
+
+def fail(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, member: str,
+         fencing: int, reason: str) -> Task:
+    """Report a failed attempt; the task type's fallback protocol decides what next."""
+    if not reason.strip():
+        raise InvalidInput("a failure needs a reason")
+    task = _held(conn, task_id, member, fencing)
+    _record(conn, ledger, "task.attempt_failed", member, task_id,
+            {"fencing": fencing, "reason": reason})
+    return apply_fallback(conn, ledger, org, task, member, reason)
+
+
+def cancel(conn: Connection, ledger: Ledger, task_id: str, *, actor: str,
+           reason: str) -> Task:
+    task = get(conn, task_id, lock=True)
+    if task.state not in OPEN_STATES:
+        raise Conflict(f"task {task_id} is already {task.state}")
+    _record(conn, ledger, "task.cancelled", actor, task_id, {
+        "reason": reason, "set": {"state": "cancelled", "lease_until": None,
+                                  "reason": f"cancelled by {actor}: {reason}"}})
+    return get(conn, task_id)
+
+
+def expire(conn: Connection, ledger: Ledger, clock: Clock, org: Org) -> list[Task]:
+    """Re-route running tasks whose lease ran out, and fail queued or assigned tasks
+    whose deadline passed before they started. Returns the tasks changed."""
+    now = format_time(clock.now())
+    changed = []
+    lapsed = select(tasks.c.id).where(tasks.c.state == "running", tasks.c.lease_until < now)
+    for task_id in conn.execute(ledger.store.dialect.claim_rows(lapsed)).scalars().all():
+        task = get(conn, task_id)
+        holder = task.assignee
+        _record(conn, ledger, "task.lease_expired", "charter", task_id,
+                {"member": holder, "fencing": task.fencing})
+        changed.append(apply_fallback(conn, ledger, org, task, holder, "the lease expired"))
+    late = select(tasks.c.id).where(tasks.c.state.in_(("queued", "assigned")),
+                                    tasks.c.deadline < now)
+    for task_id in conn.execute(ledger.store.dialect.claim_rows(late)).scalars().all():
+        _record(conn, ledger, "task.deadline_missed", "charter", task_id, {
+            "set": {"state": "failed", "reason": "the deadline passed before it started"}})
+        changed.append(get(conn, task_id))
+    return changed
+
+
+def apply_fallback(conn: Connection, ledger: Ledger, org: Org, task: Task,
+                   failed_member: str | None, reason: str) -> Task:
+    row = conn.execute(select(tasks.c.fallback_step, tasks.c.fallback_used)
+                       .where(tasks.c.id == task.id)).one()
+    protocol = org.task_types[task.type].fallback
+    move = next_move(org, protocol, row.fallback_step, row.fallback_used, failed_member)
+    position = {"fallback_step": move.step, "fallback_used": move.used, "lease_until": None}
+    why = f"{reason}; {move.reason}"
+    if move.move == "retry":
+        changes = {"state": "assigned", "assignee": failed_member, **position}
+    elif move.move == "reassign":
+        excluded = sorted({*task.excluded, *([failed_member] if failed_member else [])})
+        changes = {"state": "queued", "assignee": None, "excluded": json.dumps(excluded),
+                   **position}
+    elif move.move == "person":
+        changes = {"state": "assigned", "assignee": move.person, **position}
+    else:
+        changes = {"state": "failed", **position}
+    _record(conn, ledger, f"task.fallback.{move.move}", "charter", task.id, {
+        "failed_member": failed_member, "step": move.step, "to": move.person,
+        "set": {**changes, "reason": why}})
+    return get(conn, task.id)
+
+
+def get(conn: Connection, task_id: str, *, lock: bool = False) -> Task:
+    query = select(tasks).where(tasks.c.id == task_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    return Task.from_row(row)
+
+
+def listing(conn: Connection, *, state: str | None = None, assignee: str | None = None,
+            task_type: str | None = None, limit: int = 100) -> list[Task]:
+    query = select(tasks).order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
+    for column, value in (("state", state), ("assignee", assignee), ("type", task_type)):
+        if value is not None:
+            query = query.where(tasks.c[column] == value)
+    return [Task.from_row(row) for row in conn.execute(query.limit(limit))]
+
+
+def load(conn: Connection, member: str) -> int:
+    """Tasks the member holds now (assigned, running or awaiting approval)."""
+    return int(conn.execute(select(func.count()).select_from(tasks).where(
+        tasks.c.assignee == member, tasks.c.state.in_(HELD_STATES))).scalar_one())
+
+
+def _held(conn: Connection, task_id: str, member: str, fencing: int) -> Task:
+    """The running task, if `member` holds it with the current fencing token."""
+    task = get(conn, task_id, lock=True)
+    if task.assignee != member:
+        raise Forbidden(f"task {task_id} is held by {task.assignee or 'nobody'}, not {member}")
+    if fencing != task.fencing or task.state != "running":
+        raise Conflict(f"stale fencing token {fencing} for task {task_id}: the current "
+                       f"attempt has token {task.fencing} and the task is {task.state}; "
+                       "this attempt's result is refused")
+    return task
+
+
+def _record(conn: Connection, ledger: Ledger, kind: str, actor: str, task_id: str,
+            payload: dict[str, Any]) -> Event:
+    return readmodel.record(conn, ledger, kind=kind, actor=actor, subject=f"task:{task_id}",
+                            payload={"task": task_id, **payload})
+
+
+def project_submitted(conn: Connection, event: Event) -> None:
+    p = event.payload or {}
+    conn.execute(insert(tasks).values(
+        id=p["task"], type=p["type"], subject=p["subject"],
+        payload=canonical_json(p["payload"]), value=Decimal(p["value"]),
+        priority=p["priority"], deadline=p["deadline"], requester=event.actor,
+        state="queued", assignee=None, fencing=0, attempts=0, lease_until=None,
+        fallback_step=0, fallback_used=0, excluded="[]", approval_id=None, result=None,
+        reason="submitted", created_at=event.at, updated_at=event.at))
+
+
+def project_change(conn: Connection, event: Event) -> None:
+    """Every other task event carries the columns it sets."""
+    p = event.payload or {}
+    changes = p.get("set")
+    if changes:
+        conn.execute(update(tasks).where(tasks.c.id == p["task"])
+                     .values(**changes, updated_at=event.at))
+
+
+TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.completed",
+               "task.attempt_failed", "task.cancelled", "task.lease_expired",
+               "task.deadline_missed", "task.fallback.retry", "task.fallback.reassign",
+               "task.fallback.person", "task.fallback.give_up")
+PROJECTORS = {"task.submitted": project_submitted,
+              **dict.fromkeys(TASK_EVENTS, project_change)}
+
+

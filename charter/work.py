@@ -1,0 +1,122 @@
+"""Work verbs of the `Charter` facade: tasks, claims, outcomes. Each is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from charter import outcomes, tasks
+from charter.clock import Clock
+from charter.ledger import Ledger
+from charter.org import Org
+from charter.outcomes import Outcome
+from charter.store import Store
+from charter.tasks import Claim, Task
+
+
+class WorkVerbs:
+    """Mixed into `Charter`; expects its store, ledger and clock."""
+
+    store: Store
+    ledger: Ledger
+    clock: Clock
+    _require_org: Callable[[], Org]
+    """The org in force (GovernanceVerbs provides it)."""
+
+    def submit_task(self, task_type: str, subject: str, payload: dict[str, Any] | None = None,
+                    *, requester: str, priority: int = 0, deadline: datetime | None = None,
+                    value: Decimal | int | str | None = None) -> Task:
+        """Queue a task of a declared type (validated against it)."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            return tasks.submit(conn, self.ledger, self.clock, org, task_type=task_type,
+                                subject=subject, payload=payload, priority=priority,
+                                deadline=deadline, value=value, requester=requester)
+
+    def assign_task(self, task_id: str, member: str, *, actor: str,
+                    strategy: str = "manual") -> Task:
+        """Give a queued task to a member by hand."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            return tasks.assign(conn, self.ledger, org, task_id, member, actor=actor,
+                                strategy=strategy)
+
+    def claim_next(self, member: str) -> Claim | None:
+        """Start the member's most urgent assigned task (None when it has none)."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            return tasks.claim_next(conn, self.ledger, self.clock, org, member)
+
+    def heartbeat(self, task_id: str, *, member: str, fencing: int) -> str:
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            return tasks.heartbeat(conn, self.ledger, self.clock, org, task_id,
+                                   member=member, fencing=fencing)
+
+    def complete_task(self, task_id: str, *, member: str, fencing: int, result: Any = None,
+                      cost: Decimal | float | str | None = None,
+                      duration_s: float | None = None, quality: float | None = None) -> Task:
+        """Finish an attempt; records the holder's self-reported success."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            done = tasks.complete(conn, self.ledger, task_id, member=member, fencing=fencing,
+                                  result=result)
+            outcomes.record(conn, self.ledger, org, task_id, success=True, reported_by=member,
+                            cost=cost, duration_s=duration_s, quality=quality, member=member)
+            return done
+
+    def fail_task(self, task_id: str, *, member: str, fencing: int, reason: str,
+                  cost: Decimal | float | str | None = None) -> Task:
+        """Report a failed attempt; the fallback protocol decides what happens next."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            moved = tasks.fail(conn, self.ledger, org, task_id, member=member, fencing=fencing,
+                               reason=reason)
+            outcomes.record(conn, self.ledger, org, task_id, success=False, reported_by=member,
+                            cost=cost, member=member)
+            return moved
+
+    def cancel_task(self, task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
+        with self.store.transaction() as conn:
+            return tasks.cancel(conn, self.ledger, task_id, actor=actor, reason=reason)
+
+    def expire_tasks(self) -> list[Task]:
+        """Re-route tasks whose lease ran out; fail those that missed their deadline."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            return tasks.expire(conn, self.ledger, self.clock, org)
+
+    def record_outcome(self, task_id: str, *, success: bool, reported_by: str,
+                       verified: bool = False, quality: float | None = None,
+                       cost: Decimal | float | str | None = None,
+                       duration_s: float | None = None, member: str | None = None) -> Outcome:
+        """Record an outcome, possibly long after the task (e.g. a reviewer's verdict)."""
+        org = self._require_org()
+        with self.store.transaction() as conn:
+            return outcomes.record(conn, self.ledger, org, task_id, success=success,
+                                   reported_by=reported_by, verified=verified,
+                                   quality=quality, cost=cost, duration_s=duration_s,
+                                   member=member)
+
+    def task(self, task_id: str) -> Task:
+        with self.store.reading() as conn:
+            return tasks.get(conn, task_id)
+
+    def tasks(self, *, state: str | None = None, assignee: str | None = None,
+              task_type: str | None = None, limit: int = 100) -> list[Task]:
+        with self.store.reading() as conn:
+            return tasks.listing(conn, state=state, assignee=assignee, task_type=task_type,
+                                 limit=limit)
+
+    def person_queue(self, member: str) -> list[Task]:
+        """The tasks waiting in a person's queue, most urgent first."""
+        with self.store.reading() as conn:
+            return [t for t in tasks.listing(conn, assignee=member, limit=1000)
+                    if t.state in tasks.HELD_STATES]
+
+    def outcomes(self, *, member: str | None = None,
+                 task_type: str | None = None) -> list[Outcome]:
+        with self.store.reading() as conn:
+            return outcomes.listing(conn, member=member, task_type=task_type)
