@@ -18,34 +18,26 @@ from typing import Any
 
 import cedarpy
 
+from charter.autonomy import level_of
 from charter.decisions import Decision, Reason
 from charter.delegations import Delegation
 from charter.policy import PolicyEngine
 from charter.requests import AuthzRequest, RequestInvalid, build_request
-from charter.types import AUTONOMY_ORDER, AutonomyLevel
+from charter.types import AutonomyLevel
 
 _ALLOW = cedarpy.Decision.Allow
 _DENY = cedarpy.Decision.Deny
 
 
-def declared_autonomy(engine: PolicyEngine, member: str, task_type: str) -> AutonomyLevel:
-    """The autonomy the org grants: people act on their own authority; an agent gets
-    its declared ceiling, capped by the task type's."""
-    spec = engine.org.members[member]
-    ceiling = engine.org.task_types[task_type].autonomy_ceiling
-    if spec.kind == "human":
-        return "autonomous"
-    level = spec.autonomy.get(task_type, ceiling)
-    return min(level, ceiling, key=AUTONOMY_ORDER.index)
-
-
 class Authority:
     """Decides requests against one org and policy set (and the live delegations)."""
 
-    def __init__(self, engine: PolicyEngine, delegations: Sequence[Delegation] = ()) -> None:
+    def __init__(self, engine: PolicyEngine, delegations: Sequence[Delegation] = (),
+                 levels: dict[tuple[str, str], AutonomyLevel] | None = None) -> None:
         self.engine = engine
         self.org = engine.org
         self.delegations = tuple(delegations)
+        self.levels = levels or {}
 
     def decide(self, member: str, action: str, resource: str | dict[str, str],
                context: Any = None, *, task_type: str | None = None,
@@ -80,7 +72,7 @@ class Authority:
                 quorum, now)
         level = autonomy
         if level is None and request.task_type is not None:
-            level = declared_autonomy(self.engine, request.member, request.task_type)
+            level = level_of(self.org, self.levels, request.member, request.task_type)
         if level == "supervised":
             return self._escalate(request, (because, Reason(
                 "autonomy", f"{request.member} is supervised on {request.task_type}: "

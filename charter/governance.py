@@ -13,7 +13,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from charter import approvals, budgets, delegations, orgversions, policyversions, readmodel
+from charter import (
+    approvals,
+    autonomy,
+    budgets,
+    delegations,
+    orgversions,
+    policyversions,
+    readmodel,
+)
 from charter.approvals import Approval
 from charter.authority import Authority
 from charter.budgets import EnvelopeUsage, OverBudget, Reservation
@@ -106,6 +114,7 @@ class GovernanceVerbs:
                 raise NoOrgLoaded()
             policy_number = policyversions.current_version_number(conn)
             live = delegations.load_delegations(conn, self.clock.now())
+            levels = autonomy.current_levels(conn)
             if snapshot is None or snapshot.org_version != org_number:
                 engine = self._build_engine(conn, org_number, policy_number)
             elif snapshot.policy_version != policy_number:
@@ -114,8 +123,8 @@ class GovernanceVerbs:
                     self._policy_files(conn, policy_number))
             else:
                 engine = snapshot.authority.engine
-        self._snapshot = Snapshot(org_number, policy_number, Authority(engine, live),
-                                  time.monotonic())
+        self._snapshot = Snapshot(org_number, policy_number,
+                                  Authority(engine, live, levels), time.monotonic())
         return self._snapshot.authority
 
     def _build_engine(self, conn: Connection, org_number: int,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
 
-from charter import readmodel
+from charter import autonomy, readmodel
 from charter.canonical import digest
 from charter.errors import InvalidInput, NotFound
 from charter.ledger import Event, Ledger
@@ -90,6 +90,8 @@ def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success:
                "verified": verified}
     readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
                      subject=f"task:{task_id}", payload=payload)
+    if verified:
+        autonomy.review(conn, ledger, org, who, row.type, payload["engine_version"])
     return Outcome.from_row(conn.execute(select(outcomes)
                                          .where(outcomes.c.id == payload["id"])).one())
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete
 
 from charter import (
     approvals,
+    autonomy,
     budgets,
     delegations,
     orgversions,
@@ -34,6 +35,8 @@ PROJECTORS: dict[str, Projector] = {
     **budgets.PROJECTORS,
     **tasks.PROJECTORS,
     outcomes.RECORDED: outcomes.project_recorded,
+    autonomy.PROMOTED: autonomy.project_change,
+    autonomy.DEMOTED: autonomy.project_change,
 }
 """What each event kind does to the read tables (kinds not listed change none)."""
 

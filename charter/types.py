@@ -183,8 +183,8 @@ class Member(Model):
     cost: CostModel = CostModel()
     engine: EngineSpec | None = None
     autonomy: dict[Identifier, AutonomyLevel] = Field(
-        default_factory=dict, description="ceiling per task type, below the type's own"
-    )
+        default_factory=dict, description="starting autonomy per task type (agents start "
+        "supervised otherwise); earned autonomy moves it up to the task type's ceiling")
     limits: dict[Identifier, Money] = Field(
         default_factory=dict, description="spending limits, offered to policies"
     )
@@ -257,6 +257,13 @@ class TaskType(Model):
     conflict: ConflictRule = ConflictRule()
     quorum: int = Field(1, ge=1, le=20, description="distinct approvers an escalation needs")
     approval: ApprovalRule = ApprovalRule()
+    autonomy_threshold: float = Field(
+        0.9, gt=0, lt=1, description="verified success rate an agent must show (Wilson "
+        "bound) to be promoted, and stay above to keep its level")
+    autonomy_min_outcomes: int = Field(
+        20, ge=1, description="verified outcomes needed before a promotion")
+    autonomy_window: int = Field(
+        100, ge=1, description="how many of the latest verified outcomes are weighed")
 
     @model_validator(mode="after")
     def _escalate_last(self) -> TaskType:

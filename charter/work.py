@@ -24,6 +24,8 @@ class WorkVerbs:
     clock: Clock
     _require_org: Callable[[], Org]
     """The org in force (GovernanceVerbs provides it)."""
+    _keep_org_handles: Callable[[], None]
+    """Make the next decision re-read autonomy levels (GovernanceVerbs provides it)."""
 
     def submit_task(self, task_type: str, subject: str, payload: dict[str, Any] | None = None,
                     *, requester: str, priority: int = 0, deadline: datetime | None = None,
@@ -95,10 +97,13 @@ class WorkVerbs:
         """Record an outcome, possibly long after the task (e.g. a reviewer's verdict)."""
         org = self._require_org()
         with self.store.transaction() as conn:
-            return outcomes.record(conn, self.ledger, org, task_id, success=success,
-                                   reported_by=reported_by, verified=verified,
-                                   quality=quality, cost=cost, duration_s=duration_s,
-                                   member=member)
+            recorded = outcomes.record(conn, self.ledger, org, task_id, success=success,
+                                       reported_by=reported_by, verified=verified,
+                                       quality=quality, cost=cost, duration_s=duration_s,
+                                       member=member)
+        if verified:
+            self._keep_org_handles()
+        return recorded
 
     def task(self, task_id: str) -> Task:
         with self.store.reading() as conn:
