@@ -4,10 +4,10 @@ Levels: supervised < notify < autonomous, never above the task type's ceiling. A
 starts at the level the org declares for it (`autonomy:` on the member), else supervised;
 people act on their own authority. After each verified outcome the level is reviewed on
 the latest verified outcomes (`autonomy_window`) of the agent's current engine version:
-it is promoted one step
-when the lower 95% Wilson bound of the success rate reaches the type's threshold (with at
-least `autonomy_min_outcomes` outcomes), and demoted one step when the upper bound falls
-below it. Every change is a ledger event citing n, successes, the bound and threshold.
+it is promoted one step when the lower 95% Wilson bound of the success rate reaches the
+type's threshold (with at least `autonomy_min_outcomes` outcomes), and demoted one step
+when the upper bound falls below it (with at least a quarter as many, never fewer than
+5). Every change is a ledger event citing n, successes, the bound and the threshold.
 """
 
 from __future__ import annotations
@@ -107,12 +107,19 @@ def review(conn: Connection, ledger: Ledger, org: Org, member: str, task_type: s
                        AUTONOMY_ORDER[position + 1], evidence,
                        f"lower Wilson bound {lower:.3f} ≥ {spec.autonomy_threshold} on "
                        f"{n} verified outcomes")
-    if n > 0 and upper < spec.autonomy_threshold and position > 0:
+    if n >= _demotion_sample(spec.autonomy_min_outcomes) and \
+            upper < spec.autonomy_threshold and position > 0:
         return _change(conn, ledger, DEMOTED, member, task_type, level,
                        AUTONOMY_ORDER[position - 1], evidence,
                        f"upper Wilson bound {upper:.3f} < {spec.autonomy_threshold} on "
                        f"{n} verified outcomes")
     return None
+
+
+def _demotion_sample(min_outcomes: int) -> int:
+    """Outcomes a demotion needs: fewer than a promotion (bad news acts sooner), but
+    never one unlucky failure."""
+    return max(5, min_outcomes // 4) if min_outcomes >= 5 else min_outcomes
 
 
 def current_levels_for(conn: Connection, member: str,

@@ -236,7 +236,8 @@ def db_settings() -> None:
 
 def main() -> None:
     """Run the CLI: exit 0 ok, 1 when Charter refuses or fails, 2 on usage errors."""
-    import charter.cli_governance  # noqa: F401 - registers its commands on `app`
+    import charter.cli_governance
+    import charter.cli_work  # noqa: F401 - registers its commands on `app`
 
     try:
         app()

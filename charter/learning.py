@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.special import betaincinv, expit, logit
+from scipy.special import betaincinv, expit, logit  # type: ignore[import-untyped, unused-ignore]
 
 from charter.pooling import Array, CellData, fit_effects, fit_strength
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import betaln, expit
+from scipy.special import betaln, expit  # type: ignore[import-untyped, unused-ignore]
 
 Array = NDArray[np.float64]
 Index = NDArray[np.intp]

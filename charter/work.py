@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from charter import outcomes, tasks
+from charter import autonomy, outcomes, tasks
 from charter.clock import Clock
 from charter.ledger import Ledger
+from charter.memberstats import TrackRecord, track_records
 from charter.org import Org
 from charter.outcomes import Outcome
 from charter.store import Store
@@ -120,6 +121,16 @@ class WorkVerbs:
         with self.store.reading() as conn:
             return [t for t in tasks.listing(conn, assignee=member, limit=1000)
                     if t.state in tasks.HELD_STATES]
+
+    def track_record(self, member: str) -> list[TrackRecord]:
+        """The member's record per task type and engine version (`charter members
+        stats`)."""
+        org = self._require_org()
+        org.member(member)
+        with self.store.reading() as conn:
+            recorded = outcomes.listing(conn, member=member)
+            levels = autonomy.current_levels(conn)
+        return track_records(org, member, recorded, levels)
 
     def outcomes(self, *, member: str | None = None,
                  task_type: str | None = None) -> list[Outcome]:

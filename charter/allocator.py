@@ -1,0 +1,274 @@
+"""Who handles a task: the expected-utility choice among eligible members, one or in batch.
+
+The caller decides eligibility (active, skilled, free, permitted) and passes every
+candidate with its verdict; the allocator picks among the eligible with a strategy
+(`charter.strategies`, default `learned`) on the utility
+
+    p(success) · value - λ_cost · cost - λ_time · duration
+
+estimated by a `charter.learning.Learner`. A `Choice` records the probability with which
+the strategy picked its member and says why every other candidate lost.
+
+`assign_batch` assigns many waiting tasks to free slots at once with
+`scipy.optimize.linear_sum_assignment`: higher priority first, then earlier deadline,
+and within that the best total utility.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped, unused-ignore]
+
+from charter.errors import Conflict
+from charter.learning import Learner
+from charter.strategies import Pick, Slate, Strategy, make_strategy
+
+
+class NoEligibleMember(Conflict):
+    """No eligible member can take this task."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the allocator needs to know of a task. `deadline` is any number that orders
+    deadlines (e.g. a POSIX timestamp); a task without one comes after those with one."""
+
+    task_type: str
+    value: float
+    id: str = ""
+    priority: int = 0
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A member the caller considered for a task, and its verdict on eligibility."""
+
+    member: str
+    version: str = ""
+    eligible: bool = True
+    reason: str = ""
+    """Why it is not eligible (e.g. "lacks skill `refunds`"); empty when eligible."""
+
+    @classmethod
+    def ineligible(cls, member: str, reason: str, version: str = "") -> Candidate:
+        return cls(member, version, False, reason)
+
+
+@dataclass(frozen=True)
+class UtilityTerms:
+    """The terms of a member's expected utility for a task."""
+
+    p_success: float
+    value: float
+    cost: float
+    duration_s: float
+    lambda_cost: float
+    lambda_time: float
+
+    @property
+    def utility(self) -> float:
+        return (self.p_success * self.value - self.lambda_cost * self.cost
+                - self.lambda_time * self.duration_s)
+
+    def describe(self) -> str:
+        return (f"utility {self.utility:.4g} = p(success) {self.p_success:.3f} * value "
+                f"{self.value:.4g} - λ_cost {self.lambda_cost:.4g} * cost {self.cost:.4g} "
+                f"- λ_time {self.lambda_time:.4g} * duration {self.duration_s:.4g}s")
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    """A candidate that was not picked, and why."""
+
+    member: str
+    version: str
+    reason: str
+    terms: UtilityTerms | None = None
+    """None when the candidate was not eligible."""
+    probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The member picked for a task, with the evidence for the pick."""
+
+    task: TaskSpec
+    member: str
+    version: str
+    strategy: str
+    probability: float
+    method: str
+    terms: UtilityTerms
+    runners_up: tuple[RunnerUp, ...]
+
+    def explain(self, limit: int = 5) -> str:
+        """Why the winner won, with its utility terms, and why the runners-up lost."""
+        task = f"task {self.task.id} " if self.task.id else "task "
+        lines = [f"{task}(type {self.task.task_type}, value {self.task.value:.4g}) → "
+                 f"{_name(self.member, self.version)} by strategy `{self.strategy}`, picked "
+                 f"with probability {self.probability:.2f} ({self.method})",
+                 f"  {self.terms.describe()}"]
+        if self.runners_up:
+            lines.append("runners-up:")
+        for runner in self.runners_up[:limit]:
+            terms = f"{runner.terms.describe()} — " if runner.terms else ""
+            lines.append(f"  - {_name(runner.member, runner.version)}: {terms}"
+                         f"{'' if runner.terms else 'ineligible: '}{runner.reason}")
+        if len(self.runners_up) > limit:
+            lines.append(f"  … and {len(self.runners_up) - limit} more")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One task of a batch and the member it went to."""
+
+    task: TaskSpec
+    member: str
+    version: str
+    terms: UtilityTerms
+    probability: float
+    """For a strategy that draws, the probability that it would pick this member for this
+    task alone (competition for slots within the batch is not accounted for)."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    assignments: tuple[Assignment, ...]
+    unassigned: tuple[TaskSpec, ...]
+
+
+def _name(member: str, version: str) -> str:
+    return f"{member} (engine {version})" if version else member
+
+
+class Allocator:
+    """Picks members for tasks with a named strategy over a learner's estimates."""
+
+    def __init__(self, learner: Learner, *, strategy: str = "learned",
+                 lambda_cost: float = 1.0, lambda_time: float = 0.0,
+                 rng: np.random.Generator | int | None = None) -> None:
+        self.learner = learner
+        self.default_strategy = strategy
+        self.lambda_cost = lambda_cost
+        self.lambda_time = lambda_time
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self._strategies: dict[str, Strategy] = {}
+        self.strategy(strategy)
+
+    def strategy(self, name: str | None = None) -> Strategy:
+        """This allocator's instance of a strategy (strategies may keep state)."""
+        name = name or self.default_strategy
+        if name not in self._strategies:
+            self._strategies[name] = make_strategy(name)
+        return self._strategies[name]
+
+    def slate(self, task: TaskSpec, candidates: Sequence[Candidate]) -> Slate:
+        """The eligible candidates of a task with their estimates."""
+        units = [(c.member, c.version) for c in candidates]
+        return Slate(task, tuple(u[0] for u in units), tuple(u[1] for u in units),
+                     self.learner.estimates(task.task_type, units), self.learner, self.rng,
+                     self.lambda_cost, self.lambda_time)
+
+    def choose(self, task: TaskSpec, candidates: Sequence[Candidate], *,
+               strategy: str | None = None) -> Choice:
+        """Pick one eligible candidate for the task; raise `NoEligibleMember` if none is."""
+        eligible = [c for c in candidates if c.eligible]
+        if not eligible:
+            reasons = "; ".join(f"{c.member}: {c.reason}" for c in candidates)
+            raise NoEligibleMember(f"no eligible member for task type `{task.task_type}`",
+                                   details=reasons or None)
+        chosen = self.strategy(strategy)
+        slate = self.slate(task, eligible)
+        pick = chosen.pick(slate)
+        return Choice(task, slate.members[pick.index], slate.versions[pick.index], chosen.name,
+                      float(pick.probabilities[pick.index]), pick.method,
+                      self._terms(slate, pick.index),
+                      self._runners_up(chosen, slate, pick, candidates))
+
+    def _terms(self, slate: Slate, index: int) -> UtilityTerms:
+        est = slate.estimates
+        return UtilityTerms(float(est.mean[index]), slate.task.value, float(est.cost[index]),
+                            float(est.duration[index]), self.lambda_cost, self.lambda_time)
+
+    def _runners_up(self, strategy: Strategy, slate: Slate, pick: Pick,
+                    candidates: Sequence[Candidate]) -> tuple[RunnerUp, ...]:
+        losers = sorted((i for i in range(len(slate.members)) if i != pick.index),
+                        key=lambda i: (-pick.probabilities[i], -slate.utility[i]))
+        runners = [RunnerUp(slate.members[i], slate.versions[i],
+                            strategy.why_lost(slate, pick, i), self._terms(slate, i),
+                            float(pick.probabilities[i])) for i in losers]
+        runners += [RunnerUp(c.member, c.version, c.reason or "not eligible")
+                    for c in candidates if not c.eligible]
+        return tuple(runners)
+
+    def assign_batch(self, tasks: Sequence[TaskSpec], slots: Mapping[str, int],
+                     candidates: Callable[[TaskSpec], Sequence[Candidate]], *,
+                     strategy: str | None = None) -> BatchResult:
+        """Assign waiting tasks to free slots (`slots`: member → free capacity) at once.
+
+        Tasks of higher priority are assigned before any of lower priority, and within a
+        priority those with earlier deadlines first, as far as eligibility allows; within
+        that, the strategy's scores (for `learned`, one Thompson draw per task and member)
+        are maximised in total over tasks * slots by `linear_sum_assignment`."""
+        chosen = self.strategy(strategy)
+        columns = [member for member, free in slots.items() for _ in range(max(free, 0))]
+        column_of: dict[str, list[int]] = {}
+        for col, member in enumerate(columns):
+            column_of.setdefault(member, []).append(col)
+        score = np.full((len(tasks), len(columns)), np.nan)
+        slates: list[Slate | None] = []
+        estimated: dict[tuple[str, tuple[tuple[str, str], ...]], Slate] = {}
+        for row, task in enumerate(tasks):
+            units = tuple((c.member, c.version) for c in candidates(task)
+                          if c.eligible and c.member in column_of)
+            slate = estimated.get((task.task_type, units)) if units else None
+            if slate is None and units:
+                slate = estimated[(task.task_type, units)] = self.slate(
+                    task, [Candidate(m, v) for m, v in units])
+            if slate is not None and slate.task != task:
+                slate = replace(slate, task=task)
+            slates.append(slate)
+            if slate is not None:
+                for member, value in zip(slate.members, chosen.scores(slate), strict=True):
+                    score[row, column_of[member]] = value
+        allowed = ~np.isnan(score)
+        if not allowed.any():
+            return BatchResult((), tuple(tasks))
+        low, high = np.nanmin(score), np.nanmax(score)
+        scaled = (score - low) / (high - low) if high > low else np.zeros_like(score)
+        # Each urgency class outweighs any difference in summed scores (each in [0, 1]), so
+        # the tasks assigned are the most urgent that can be; see `_urgency_ranks`.
+        bonus = (len(tasks) + 1.0) * (1.0 + _urgency_ranks(tasks))
+        weight = np.where(allowed, scaled + bonus[:, None], 0.0)
+        rows, cols = linear_sum_assignment(weight, maximize=True)
+        done: list[Assignment] = []
+        assigned: set[int] = set()
+        odds: dict[tuple[str, float, tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
+        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+            slate = slates[row]
+            if not allowed[row, col] or slate is None:
+                continue
+            index = slate.members.index(columns[col])
+            key = (slate.task.task_type, slate.task.value, slate.members, slate.versions)
+            if not chosen.deterministic and key not in odds:
+                odds[key] = chosen.probabilities(slate)
+            probability = 1.0 if chosen.deterministic else float(odds[key][index])
+            done.append(Assignment(tasks[row], columns[col], slate.versions[index],
+                                   self._terms(slate, index), probability))
+            assigned.add(row)
+        return BatchResult(tuple(done),
+                           tuple(t for i, t in enumerate(tasks) if i not in assigned))
+
+
+def _urgency_ranks(tasks: Sequence[TaskSpec]) -> np.ndarray:
+    """Per task, how urgent its class is: 0 for the least urgent (priority, deadline)."""
+    keys = [(-t.priority, math.inf if t.deadline is None else t.deadline) for t in tasks]
+    classes = sorted(set(keys), reverse=True)
+    rank = {key: n for n, key in enumerate(classes)}
+    return np.array([rank[key] for key in keys], dtype=float)

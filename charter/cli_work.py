@@ -1,0 +1,145 @@
+"""`charter tasks`, `outcomes` and `members` commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from charter.cli import ActorOption, DbOption, app, fail, open_system, out
+from charter.system import Charter
+from charter.types import parse_duration
+
+tasks_app = typer.Typer(help="Submit and follow tasks.", no_args_is_help=True)
+outcomes_app = typer.Typer(help="Record what happened on tasks.", no_args_is_help=True)
+members_app = typer.Typer(help="Members' track records.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(outcomes_app, name="outcomes")
+app.add_typer(members_app, name="members")
+
+
+def _json_option(text: str, name: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        fail(f"{name} is not valid JSON: {error}")
+    if not isinstance(value, dict):
+        fail(f"{name} must be a JSON object")
+    return value
+
+
+@tasks_app.command("submit")
+def tasks_submit(task_type: str, subject: str,
+                 payload: Annotated[str, typer.Option(help="JSON object.")] = "{}",
+                 priority: Annotated[int, typer.Option()] = 0,
+                 deadline: Annotated[str | None, typer.Option(
+                     help="How long from now: 4h, 2d …")] = None,
+                 db: DbOption = None, actor: ActorOption = "cli") -> None:
+    """Queue a task of TASK_TYPE about SUBJECT (e.g. Vendor::globex)."""
+    due = None
+    if deadline is not None:
+        try:
+            length = parse_duration(deadline)
+        except ValueError as error:
+            fail(str(error))
+        if not isinstance(length, timedelta):
+            fail(f"--deadline {deadline!r} is not a duration such as 4h")
+    with open_system(db) as system:
+        if deadline is not None:
+            due = system.clock.now() + length
+        task = system.submit_task(task_type, subject, _json_option(payload, "--payload"),
+                                  requester=actor, priority=priority, deadline=due)
+    out.print(f"Queued task {task.id} ({task_type}, {subject}).")
+
+
+@tasks_app.command("list")
+def tasks_list(state: Annotated[str | None, typer.Option()] = None,
+               assignee: Annotated[str | None, typer.Option()] = None,
+               task_type: Annotated[str | None, typer.Option("--type")] = None,
+               limit: Annotated[int, typer.Option(min=1)] = 50,
+               db: DbOption = None) -> None:
+    """List tasks, most urgent first."""
+    with open_system(db) as system:
+        found = system.tasks(state=state, assignee=assignee, task_type=task_type,
+                             limit=limit)
+    table = Table("task", "type", "subject", "state", "assignee", "priority", "attempts",
+                  "why")
+    for task in found:
+        table.add_row(task.id[:8], task.type, task.subject, task.state, task.assignee or "-",
+                      str(task.priority), str(task.attempts), task.reason or "")
+    out.print(table)
+
+
+def _task_id(system: Charter, prefix: str) -> str:
+    matches = [t.id for t in system.tasks(limit=100000) if t.id.startswith(prefix)]
+    if len(matches) != 1:
+        fail(f"{len(matches)} tasks match {prefix!r}: give more of the id")
+    return str(matches[0])
+
+
+@tasks_app.command("show")
+def tasks_show(task_id: str, db: DbOption = None) -> None:
+    """A task and its timeline from the ledger."""
+    with open_system(db) as system:
+        task = system.task(_task_id(system, task_id))
+        timeline = system.events(subject=f"task:{task.id}")
+    out.print_json(json.dumps(task.to_json()))
+    table = Table("seq", "at", "event", "by", "detail")
+    for event in timeline:
+        detail = "" if event.payload is None else json.dumps(
+            {k: v for k, v in event.payload.items() if k not in ("task", "set")},
+            ensure_ascii=False)
+        table.add_row(str(event.seq), event.at, event.kind, event.actor, detail[:100])
+    out.print(table)
+
+
+@tasks_app.command("cancel")
+def tasks_cancel(task_id: str, reason: Annotated[str, typer.Option()] = "cancelled",
+                 db: DbOption = None, actor: ActorOption = "cli") -> None:
+    """Cancel an open task."""
+    with open_system(db) as system:
+        task = system.cancel_task(_task_id(system, task_id), actor=actor, reason=reason)
+    out.print(f"Task {task.id} cancelled.")
+
+
+@outcomes_app.command("record")
+def outcomes_record(task_id: str,
+                    success: Annotated[bool, typer.Option("--success/--failure")],
+                    verified: Annotated[bool, typer.Option(
+                        help="A reviewer's verdict, not a self-report.")] = False,
+                    quality: Annotated[float | None, typer.Option(min=0, max=1)] = None,
+                    cost: Annotated[float | None, typer.Option(min=0)] = None,
+                    db: DbOption = None, actor: ActorOption = "cli") -> None:
+    """Record what happened on a task (possibly long after it ended)."""
+    with open_system(db) as system:
+        outcome = system.record_outcome(_task_id(system, task_id), success=success,
+                                        reported_by=actor, verified=verified,
+                                        quality=quality, cost=cost)
+    out.print(f"Recorded {'success' if outcome.success else 'failure'} for "
+              f"{outcome.member} on task {outcome.task_id}"
+              f"{' (verified)' if outcome.verified else ''}.")
+
+
+@members_app.command("stats")
+def members_stats(member: str, db: DbOption = None,
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Per task type and engine version: n, success rate with its 95% interval, mean
+    cost and duration, autonomy level."""
+    with open_system(db) as system:
+        records = system.track_record(member)
+    if as_json:
+        out.print_json(json.dumps([record.to_json() for record in records]))
+        return
+    table = Table("task type", "engine version", "n", "verified", "success (95%)",
+                  "mean cost", "mean duration", "autonomy", title=f"{member}")
+    for record in records:
+        table.add_row(record.task_type, record.engine_version, str(record.n),
+                      str(record.verified),
+                      f"{record.rate:.0%} ({record.low:.0%} to {record.high:.0%})",
+                      "-" if record.mean_cost is None else f"{record.mean_cost:,.2f}",
+                      "-" if record.mean_duration_s is None
+                      else f"{record.mean_duration_s:,.0f}s", record.autonomy)
+    out.print(table)
