@@ -96,6 +96,26 @@ def tasks_show(task_id: str, db: DbOption = None) -> None:
     out.print(table)
 
 
+@tasks_app.command("dispatch")
+def tasks_dispatch(strategy: Annotated[str | None, typer.Option(
+        help="learned (default), round_robin, random, cheapest or best_prior")] = None,
+                   db: DbOption = None) -> None:
+    """Assign queued tasks to eligible members, most urgent first."""
+    with open_system(db) as system:
+        assigned = system.dispatch_queued(strategy=strategy)
+    for task in assigned:
+        out.print(f"{task.id[:8]} {task.type} → {task.assignee}")
+    out.print(f"{len(assigned)} tasks assigned.")
+
+
+@tasks_app.command("explain")
+def tasks_explain(task_id: str, db: DbOption = None) -> None:
+    """Why the task went to its member, and why each runner-up lost."""
+    with open_system(db) as system:
+        text = system.explain_task(_task_id(system, task_id))
+    out.print(text, highlight=False)
+
+
 @tasks_app.command("cancel")
 def tasks_cancel(task_id: str, reason: Annotated[str, typer.Option()] = "cancelled",
                  db: DbOption = None, actor: ActorOption = "cli") -> None:

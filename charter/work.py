@@ -8,8 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from charter import autonomy, outcomes, tasks
+from charter.allocator import NoEligibleMember
+from charter.authority import Authority
 from charter.clock import Clock
-from charter.ledger import Ledger
+from charter.dispatch import Dispatcher
+from charter.governance import Snapshot
+from charter.ledger import Event, Ledger
 from charter.memberstats import TrackRecord, track_records
 from charter.org import Org
 from charter.outcomes import Outcome
@@ -27,6 +31,71 @@ class WorkVerbs:
     """The org in force (GovernanceVerbs provides it)."""
     _keep_org_handles: Callable[[], None]
     """Make the next decision re-read autonomy levels (GovernanceVerbs provides it)."""
+    authority: Callable[[], Authority]
+    _snapshot: Snapshot | None
+    _dispatcher: tuple[Snapshot, Dispatcher] | None = None
+
+    def dispatcher(self) -> Dispatcher:
+        """The allocator for the org and policies in force, with what it learned from
+        every recorded outcome (rebuilt when the org or the policies change)."""
+        authority = self.authority()
+        snapshot = self._snapshot
+        assert snapshot is not None
+        cached = self._dispatcher
+        if cached is not None and (cached[0].org_version, cached[0].policy_version) == (
+                snapshot.org_version, snapshot.policy_version):
+            cached[1].authority = authority  # fresher delegations and autonomy levels
+            return cached[1]
+        with self.store.reading() as conn:
+            recorded = outcomes.listing(conn)
+        built = Dispatcher(authority, recorded)
+        self._dispatcher = (snapshot, built)
+        return built
+
+    def dispatch_queued(self, *, strategy: str | None = None, limit: int = 1000) -> list[Task]:
+        """Assign queued tasks, most urgent first; returns the tasks assigned."""
+        dispatcher = self.dispatcher()
+        with self.store.reading() as conn:
+            waiting = tasks.listing(conn, state="queued", limit=limit)
+        waiting.sort(key=lambda t: (-t.priority, t.deadline is None, t.deadline or "",
+                                    t.created_at))
+        assigned = []
+        for task in waiting:
+            with self.store.transaction() as conn:
+                current = tasks.get(conn, task.id, lock=True)
+                if current.state != "queued":
+                    continue
+                moved = dispatcher.dispatch(conn, self.ledger, current, self.clock.now(),
+                                            strategy=strategy)
+            if moved.state == "assigned":
+                assigned.append(moved)
+        return assigned
+
+    def explain_task(self, task_id: str) -> str:
+        """Why the task went to its member (the winner's utility terms, the runners-up
+        and why they lost); for a queued task, who would get it now."""
+        with self.store.reading() as conn:
+            task = tasks.get(conn, task_id)
+        if task.state == "queued":
+            with self.store.reading() as conn:
+                try:
+                    choice = self.dispatcher().choose(conn, task, self.clock.now())
+                except NoEligibleMember as refused:
+                    return f"if dispatched now: {refused.message} ({refused.details})"
+            return "if dispatched now: " + choice.explain()
+        assigned = [e for e in self.ledger_events_for(task_id) if e.kind == "task.assigned"]
+        if not assigned or assigned[-1].payload is None:
+            return f"task {task_id} was never assigned ({task.state})"
+        explained = assigned[-1].payload.get("explanation") or {}
+        return str(explained.get("text") or f"assigned by hand to {task.assignee}")
+
+    def ledger_events_for(self, task_id: str) -> list[Event]:
+        with self.store.reading() as conn:
+            return list(self.ledger.read(conn, subject=f"task:{task_id}"))
+
+    def _learn(self, outcome: Outcome) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher[1].observe(outcome)
 
     def submit_task(self, task_type: str, subject: str, payload: dict[str, Any] | None = None,
                     *, requester: str, priority: int = 0, deadline: datetime | None = None,
@@ -66,9 +135,11 @@ class WorkVerbs:
         with self.store.transaction() as conn:
             done = tasks.complete(conn, self.ledger, task_id, member=member, fencing=fencing,
                                   result=result)
-            outcomes.record(conn, self.ledger, org, task_id, success=True, reported_by=member,
-                            cost=cost, duration_s=duration_s, quality=quality, member=member)
-            return done
+            outcome = outcomes.record(conn, self.ledger, org, task_id, success=True,
+                                      reported_by=member, cost=cost, duration_s=duration_s,
+                                      quality=quality, member=member)
+        self._learn(outcome)
+        return done
 
     def fail_task(self, task_id: str, *, member: str, fencing: int, reason: str,
                   cost: Decimal | float | str | None = None) -> Task:
@@ -77,9 +148,10 @@ class WorkVerbs:
         with self.store.transaction() as conn:
             moved = tasks.fail(conn, self.ledger, org, task_id, member=member, fencing=fencing,
                                reason=reason)
-            outcomes.record(conn, self.ledger, org, task_id, success=False, reported_by=member,
-                            cost=cost, member=member)
-            return moved
+            outcome = outcomes.record(conn, self.ledger, org, task_id, success=False,
+                                      reported_by=member, cost=cost, member=member)
+        self._learn(outcome)
+        return moved
 
     def cancel_task(self, task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
         with self.store.transaction() as conn:
@@ -104,6 +176,7 @@ class WorkVerbs:
                                        member=member)
         if verified:
             self._keep_org_handles()
+        self._learn(recorded)
         return recorded
 
     def task(self, task_id: str) -> Task:

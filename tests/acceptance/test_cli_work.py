@@ -29,7 +29,13 @@ def test_submit_list_show_cancel(loaded: Path):
     assert task_id[:8] in listed.stdout and "queued" in listed.stdout
     shown = run("tasks", "show", task_id[:8], cwd=loaded, env={"COLUMNS": "200"})
     assert shown.returncode == 0 and "task.submitted" in shown.stdout
+    explained = run("tasks", "explain", task_id[:8], cwd=loaded, env={"COLUMNS": "200"})
+    assert explained.returncode == 0 and "if dispatched now" in explained.stdout
     assert run("tasks", "cancel", task_id[:8], cwd=loaded).returncode == 0
+    second = run("tasks", "submit", "ticket_triage", "Customer::4", cwd=loaded)
+    assert second.returncode == 0
+    dispatched = run("tasks", "dispatch", cwd=loaded)
+    assert dispatched.returncode == 0 and "1 tasks assigned" in dispatched.stdout
     again = run("tasks", "cancel", task_id[:8], cwd=loaded)
     assert again.returncode == 1 and "already cancelled" in again.stderr
     bad = run("tasks", "submit", "no_such_type", "Vendor::globex", cwd=loaded)

@@ -1,0 +1,153 @@
+"""Dispatch: give queued tasks to members.
+
+Eligibility first — active, has the task type's skills, has free capacity, did not fail
+this task before, and the policy permits the task type's action for the member or can
+escalate it (decided once per member and task type, until the org or the policies
+change) — then the allocator's choice among the eligible. Each assignment records the
+strategy, the probability with which it picked the member and the explanation, so other
+strategies can later be evaluated off-policy on the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from charter import tasks
+from charter.allocator import Allocator, Candidate, Choice, NoEligibleMember, TaskSpec
+from charter.authority import Authority
+from charter.fallback import nearest_person
+from charter.learning import Learner
+from charter.ledger import Ledger
+from charter.org import Org
+from charter.outcomes import Outcome, engine_version
+from charter.tasks import Task
+
+
+class Dispatcher:
+    """The allocator over one org and policy set, with what it has learned."""
+
+    def __init__(self, authority: Authority, recorded: Sequence[Outcome], *,
+                 strategy: str = "learned", lambda_cost: float = 1.0,
+                 lambda_time: float = 0.0, seed: int | None = None) -> None:
+        self.authority = authority
+        self.org: Org = authority.org
+        self.learner = Learner.for_org(self.org)
+        for outcome in recorded:
+            self.observe(outcome)
+        self.allocator = Allocator(self.learner, strategy=strategy, lambda_cost=lambda_cost,
+                                   lambda_time=lambda_time, rng=seed)
+        self._permitted: dict[tuple[str, str], str] = {}
+
+    def observe(self, outcome: Outcome) -> None:
+        """Learn from one outcome (verified ones weigh more)."""
+        if outcome.member not in self.org.members:
+            return
+        self.learner.observe(outcome.member, outcome.engine_version, outcome.task_type,
+                             outcome.success, verified=outcome.verified,
+                             cost=None if outcome.cost is None else float(outcome.cost),
+                             duration_s=outcome.duration_s)
+
+    def candidates(self, conn: Connection, task: Task, now: datetime) -> list[Candidate]:
+        """Every member, each eligible or with the rule that rules it out."""
+        spec = self.org.task_types[task.type]
+        found = []
+        for member in self.org.spec.members:
+            version = engine_version(self.org, member.id)
+            missing = [s for s in spec.skills if s not in member.skills]
+            reason = ""
+            if member.status != "active":
+                reason = f"{member.status}"
+            elif missing:
+                reason = f"lacks skill {', '.join(missing)}"
+            elif member.id in task.excluded:
+                reason = "failed this task before"
+            elif tasks.load(conn, member.id) >= member.capacity:
+                reason = f"at capacity ({member.capacity})"
+            else:
+                reason = self._policy_refusal(member.id, task, now)
+            found.append(Candidate(member.id, version, not reason, reason))
+        return found
+
+    def _policy_refusal(self, member: str, task: Task, now: datetime) -> str:
+        key = (member, task.type)
+        if key not in self._permitted:
+            spec = self.org.task_types[task.type]
+            context = action_context(self.org, task)
+            decision = self.authority.decide(member, spec.action, task.subject, context,
+                                             task_type=task.type, now=now)
+            self._permitted[key] = ("" if decision.outcome != "deny" else
+                                    "policy denies " + spec.action + ": "
+                                    + decision.reasons[0].message)
+        return self._permitted[key]
+
+    def choose(self, conn: Connection, task: Task, now: datetime, *,
+               strategy: str | None = None) -> Choice:
+        """The allocator's pick for one task; raises `NoEligibleMember`."""
+        return self.allocator.choose(task_spec(task), self.candidates(conn, task, now),
+                                     strategy=strategy)
+
+    def dispatch(self, conn: Connection, ledger: Ledger, task: Task, now: datetime, *,
+                 strategy: str | None = None) -> Task:
+        """Assign one queued task. With nobody eligible it goes to a person's queue (the
+        requester if a person, else the nearest person above it), never silently
+        nowhere."""
+        try:
+            choice = self.choose(conn, task, now, strategy=strategy)
+        except NoEligibleMember as refused:
+            return _to_person(conn, ledger, self.org, task, refused)
+        return tasks.assign(conn, ledger, self.org, task.id, choice.member, actor="charter",
+                            strategy=choice.strategy, probability=choice.probability,
+                            explanation=explanation(choice))
+
+
+def action_context(org: Org, task: Task) -> dict[str, Any]:
+    """The request context of a task's action: the payload's `context`, else the payload
+    fields the action declares (e.g. `amount`)."""
+    given = task.payload.get("context")
+    if isinstance(given, dict):
+        return given
+    declared = org.spec.actions[org.task_types[task.type].action].context
+    return {name: task.payload[name] for name in declared if name in task.payload}
+
+
+def task_spec(task: Task) -> TaskSpec:
+    deadline = None
+    if task.deadline is not None:
+        deadline = datetime.strptime(task.deadline, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+    return TaskSpec(task.type, float(task.value), task.id, task.priority, deadline)
+
+
+def explanation(choice: Choice) -> dict[str, Any]:
+    """What the ledger keeps of a choice: enough to explain it and to evaluate other
+    strategies off-policy."""
+    def terms(value: Any) -> dict[str, float] | None:
+        if value is None:
+            return None
+        return {"p_success": value.p_success, "value": value.value, "cost": value.cost,
+                "duration_s": value.duration_s, "utility": value.utility}
+
+    return {"text": choice.explain(limit=len(choice.runners_up)), "method": choice.method,
+            "version": choice.version,
+            "terms": terms(choice.terms),
+            "runners_up": [{"member": r.member, "version": r.version, "reason": r.reason,
+                            "probability": r.probability, "terms": terms(r.terms)}
+                           for r in choice.runners_up]}
+
+
+def _to_person(conn: Connection, ledger: Ledger, org: Org, task: Task,
+               refused: NoEligibleMember) -> Task:
+    person = nearest_person(org, task.requester) or next(
+        (m for m in org.roots() if org.members[m].kind == "human"), None)
+    if person is None:
+        return task
+    spec = org.members[person]
+    if tasks.load(conn, person) >= spec.capacity:
+        return task  # stays queued; the next dispatch tries again
+    return tasks.assign(conn, ledger, org, task.id, person, actor="charter",
+                        strategy="nobody-eligible", probability=1.0,
+                        explanation={"text": f"{refused.message}: queued for {person}",
+                                     "details": refused.details})

@@ -1,0 +1,93 @@
+"""Dispatch: eligibility, the allocator's choice, explanations, on both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from charter.system import Charter
+
+V = "Vendor::globex"
+
+
+@pytest.fixture
+def acme(system: Charter, workspace: Path) -> Charter:
+    system.load_org(workspace / "charter.yaml")
+    return system
+
+
+def test_queued_task_goes_to_an_eligible_member_with_an_explanation(acme: Charter):
+    task = acme.submit_task("purchase_order", V, {"context": {"amount": 300}},
+                            requester="james.liu")
+    (assigned,) = acme.dispatch_queued()
+    assert assigned.id == task.id and assigned.state == "assigned"
+    org = acme.org
+    winner = org.members[assigned.assignee or ""]
+    assert "purchasing" in winner.skills
+    (event,) = [e for e in acme.events(subject=f"task:{task.id}")
+                if e.kind == "task.assigned"]
+    assert event.payload and event.payload["strategy"] == "learned"
+    assert 0 < event.payload["probability"] <= 1
+    text = acme.explain_task(task.id)
+    assert winner.id in text.splitlines()[0] and "p(success)" in text
+    runners = event.payload["explanation"]["runners_up"]
+    assert len(runners) >= 2
+    assert any("lacks skill purchasing" in r["reason"] for r in runners)
+    assert any(r["terms"] is not None for r in runners)  # eligible but lower utility
+
+
+def test_explain_a_queued_task_without_assigning_it(acme: Charter):
+    task = acme.submit_task("ticket_triage", "Customer::5", requester="ben.kowalski")
+    text = acme.explain_task(task.id)
+    assert text.startswith("if dispatched now:")
+    assert acme.task(task.id).state == "queued"
+
+
+def test_members_that_failed_a_task_are_not_chosen_again(acme: Charter):
+    task = acme.submit_task("ticket_triage", "Customer::5", requester="ben.kowalski")
+    acme.assign_task(task.id, "triage-bot", actor="ben.kowalski")
+    for _ in range(3):  # ticket_triage: retry 2, then reassign
+        claim = acme.claim_next("triage-bot")
+        assert claim is not None
+        acme.fail_task(task.id, member="triage-bot", fencing=claim.fencing, reason="timeout")
+    assert acme.task(task.id).state == "queued"
+    (assigned,) = acme.dispatch_queued()
+    assert assigned.assignee != "triage-bot"
+    assert "failed this task before" in acme.explain_task(task.id)
+
+
+def test_a_task_nobody_can_take_goes_to_a_persons_queue(acme: Charter):
+    # the policy forbids everyone from buying from a frozen vendor
+    task = acme.submit_task("purchase_order", "Vendor::initech",
+                            {"context": {"amount": 300}}, requester="james.liu")
+    (assigned,) = acme.dispatch_queued()
+    assert assigned.id == task.id and assigned.assignee == "james.liu"
+    assert "no eligible member" in acme.explain_task(task.id)
+
+
+def test_cheapest_strategy_is_deterministic(acme: Charter):
+    acme.submit_task("ticket_resolution", "Customer::8", requester="ben.kowalski")
+    (assigned,) = acme.dispatch_queued(strategy="cheapest")
+    (event,) = acme.events(kind="task.assigned")
+    assert event.payload and event.payload["strategy"] == "cheapest"
+    assert event.payload["probability"] == 1.0
+    assert assigned.assignee == "support-bot"
+
+
+def test_outcomes_teach_the_allocator(acme: Charter):
+    dispatcher = acme.dispatcher()
+    before = dispatcher.learner.mean("triage-bot", "python-x", "ticket_triage")
+    for _ in range(15):
+        task = acme.submit_task("ticket_triage", "Customer::1", requester="ben.kowalski")
+        acme.assign_task(task.id, "triage-bot", actor="ben.kowalski")
+        claim = acme.claim_next("triage-bot")
+        assert claim is not None
+        acme.complete_task(task.id, member="triage-bot", fencing=claim.fencing)
+        acme.record_outcome(task.id, success=False, reported_by="ben.kowalski",
+                            verified=True)
+    from charter.outcomes import engine_version
+
+    version = engine_version(acme.org, "triage-bot")
+    after = acme.dispatcher().learner.mean("triage-bot", version, "ticket_triage")
+    assert after < before
