@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from charter import Settings
+from charter import Settings, tasks
 from charter.system import open_charter
 
 TASKS = 5000
@@ -34,7 +34,7 @@ task_types:
 
 WORKER = textwrap.dedent("""
     import sys, threading
-    from charter import Settings
+    from charter import Settings, tasks
     from charter.system import open_charter
 
     url = sys.argv[1]
@@ -64,9 +64,13 @@ def test_two_processes_claim_every_task_exactly_once(db_url: str, tmp_path: Path
     (tmp_path / "charter.yaml").write_text(ORG, encoding="utf-8")
     settings = Settings(secret="claims")
     with open_charter(db_url, tmp_path / "charter.yaml", settings=settings) as system:
-        for _ in range(TASKS):
-            task = system.submit_task("job", "work:1", requester="boss")
-            system.assign_task(task.id, "worker", actor="boss")
+        org = system.org
+        for start in range(0, TASKS, 500):  # set-up in a few transactions, not 10,000
+            with system.store.transaction() as conn:
+                for _ in range(start, start + 500):
+                    task = tasks.submit(conn, system.ledger, system.clock, org,
+                                        task_type="job", subject="work:1", requester="boss")
+                    tasks.assign(conn, system.ledger, org, task.id, "worker", actor="boss")
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, db_url, str(THREADS)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
