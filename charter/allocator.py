@@ -152,8 +152,11 @@ class Allocator:
 
     def __init__(self, learner: Learner, *, strategy: str = "learned",
                  lambda_cost: float = 1.0, lambda_time: float = 0.0,
-                 rng: np.random.Generator | int | None = None) -> None:
+                 rng: np.random.Generator | int | None = None, runners_up: int = 10) -> None:
         self.learner = learner
+        self.runners_up = runners_up
+        """Eligible runners-up kept in a `Choice` (the most likely, then the best);
+        every ineligible candidate is kept."""
         self.default_strategy = strategy
         self.lambda_cost = lambda_cost
         self.lambda_time = lambda_time
@@ -193,13 +196,15 @@ class Allocator:
 
     def _terms(self, slate: Slate, index: int) -> UtilityTerms:
         est = slate.estimates
-        return UtilityTerms(float(est.mean[index]), slate.task.value, float(est.cost[index]),
+        return UtilityTerms(float(slate.p_success[index]), slate.task.value,
+                            float(est.cost[index]),
                             float(est.duration[index]), self.lambda_cost, self.lambda_time)
 
     def _runners_up(self, strategy: Strategy, slate: Slate, pick: Pick,
                     candidates: Sequence[Candidate]) -> tuple[RunnerUp, ...]:
-        losers = sorted((i for i in range(len(slate.members)) if i != pick.index),
-                        key=lambda i: (-pick.probabilities[i], -slate.utility[i]))
+        order = np.lexsort((-slate.utility, -pick.probabilities))
+        losers = [int(i) for i in order[:self.runners_up + 1] if i != pick.index]
+        losers = losers[:self.runners_up]
         runners = [RunnerUp(slate.members[i], slate.versions[i],
                             strategy.why_lost(slate, pick, i), self._terms(slate, i),
                             float(pick.probabilities[i])) for i in losers]
@@ -209,61 +214,91 @@ class Allocator:
 
     def assign_batch(self, tasks: Sequence[TaskSpec], slots: Mapping[str, int],
                      candidates: Callable[[TaskSpec], Sequence[Candidate]], *,
-                     strategy: str | None = None) -> BatchResult:
-        """Assign waiting tasks to free slots (`slots`: member → free capacity) at once.
+                     strategy: str | None = None, draws: int = 20) -> BatchResult:
+        """Assign waiting tasks to free slots (`slots`: member -> free capacity) at once.
 
         Tasks of higher priority are assigned before any of lower priority, and within a
         priority those with earlier deadlines first, as far as eligibility allows; within
         that, the strategy's scores (for `learned`, one Thompson draw per task and member)
-        are maximised in total over tasks * slots by `linear_sum_assignment`."""
+        are maximised in total over tasks * slots by `linear_sum_assignment`.
+
+        For a strategy that draws, each assignment's probability is estimated by solving
+        the batch again `draws` times with fresh draws; past 50,000 task-slot pairs, by the
+        probability of the member being picked for the task alone."""
         chosen = self.strategy(strategy)
         columns = [member for member, free in slots.items() for _ in range(max(free, 0))]
-        column_of: dict[str, list[int]] = {}
-        for col, member in enumerate(columns):
-            column_of.setdefault(member, []).append(col)
-        score = np.full((len(tasks), len(columns)), np.nan)
+        code = {member: n for n, member in enumerate(slots)}
+        column_code = np.array([code[m] for m in columns], dtype=np.intp)
         slates: list[Slate | None] = []
-        estimated: dict[tuple[str, tuple[tuple[str, str], ...]], Slate] = {}
-        for row, task in enumerate(tasks):
+        gathers: list[np.ndarray | None] = []
+        cached: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Slate, np.ndarray]] = {}
+        for task in tasks:
             units = tuple((c.member, c.version) for c in candidates(task)
-                          if c.eligible and c.member in column_of)
-            slate = estimated.get((task.task_type, units)) if units else None
-            if slate is None and units:
-                slate = estimated[(task.task_type, units)] = self.slate(
-                    task, [Candidate(m, v) for m, v in units])
-            if slate is not None and slate.task != task:
-                slate = replace(slate, task=task)
-            slates.append(slate)
-            if slate is not None:
-                for member, value in zip(slate.members, chosen.scores(slate), strict=True):
-                    score[row, column_of[member]] = value
-        allowed = ~np.isnan(score)
-        if not allowed.any():
-            return BatchResult((), tuple(tasks))
-        low, high = np.nanmin(score), np.nanmax(score)
-        scaled = (score - low) / (high - low) if high > low else np.zeros_like(score)
-        # Each urgency class outweighs any difference in summed scores (each in [0, 1]), so
-        # the tasks assigned are the most urgent that can be; see `_urgency_ranks`.
-        bonus = (len(tasks) + 1.0) * (1.0 + _urgency_ranks(tasks))
-        weight = np.where(allowed, scaled + bonus[:, None], 0.0)
-        rows, cols = linear_sum_assignment(weight, maximize=True)
-        done: list[Assignment] = []
-        assigned: set[int] = set()
-        odds: dict[tuple[str, float, tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
-        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-            slate = slates[row]
-            if not allowed[row, col] or slate is None:
+                          if c.eligible and slots.get(c.member, 0) > 0)
+            if not units:
+                slates.append(None)
+                gathers.append(None)
                 continue
-            index = slate.members.index(columns[col])
-            key = (slate.task.task_type, slate.task.value, slate.members, slate.versions)
-            if not chosen.deterministic and key not in odds:
-                odds[key] = chosen.probabilities(slate)
-            probability = 1.0 if chosen.deterministic else float(odds[key][index])
-            done.append(Assignment(tasks[row], columns[col], slate.versions[index],
-                                   self._terms(slate, index), probability))
-            assigned.add(row)
+            key = (task.task_type, units)
+            if key not in cached:
+                slate = self.slate(task, [Candidate(m, v) for m, v in units])
+                position = np.full(len(code), -1, dtype=np.intp)
+                position[[code[m] for m, _ in units]] = np.arange(len(units))
+                cached[key] = slate, position[column_code]
+            slate, gather = cached[key]
+            slates.append(slate if slate.task == task else replace(slate, task=task))
+            gathers.append(gather)
+        bonus = (len(tasks) + 1.0) * (1.0 + _urgency_ranks(tasks))
+
+        def solve() -> list[tuple[int, int]]:
+            score = np.full((len(tasks), len(columns)), np.nan)
+            for row, (slate, gather) in enumerate(zip(slates, gathers, strict=True)):
+                if slate is not None and gather is not None:
+                    score[row] = np.where(gather >= 0, chosen.scores(slate)[gather], np.nan)
+            return _best_matching(score, bonus)
+
+        matching = solve() if columns else []
+        hits = dict.fromkeys(matching, 1)
+        repeat = (not chosen.deterministic and matching
+                  and len(tasks) * len(columns) <= 50_000)
+        for _ in range(draws if repeat else 0):
+            for pair in solve():
+                if pair in hits:
+                    hits[pair] += 1
+        done: list[Assignment] = []
+        for row, col in matching:
+            given = slates[row]
+            assert given is not None
+            index = given.members.index(columns[col])
+            if chosen.deterministic:
+                probability = 1.0
+            elif repeat:
+                probability = hits[(row, col)] / (draws + 1)
+            else:
+                probability = float(chosen.probabilities(given)[index])
+            done.append(Assignment(tasks[row], columns[col], given.versions[index],
+                                   self._terms(given, index), probability))
+        assigned = {row for row, _ in matching}
         return BatchResult(tuple(done),
                            tuple(t for i, t in enumerate(tasks) if i not in assigned))
+
+
+def _best_matching(score: np.ndarray, bonus: np.ndarray) -> list[tuple[int, int]]:
+    """(task, slot) pairs maximising the total score, most urgent tasks first; a NaN
+    score marks a pair that is not allowed."""
+    allowed = ~np.isnan(score)
+    if not allowed.any():
+        return []
+    low, high = np.nanmin(score), np.nanmax(score)
+    scaled = (score - low) / (high - low) if high > low else np.zeros_like(score)
+    # Each urgency class outweighs any difference in summed scores (each in [0, 1]): the
+    # sets of tasks that can be matched form a matroid, so the best total takes the most
+    # urgent tasks that can be assigned, then the best scores among them. Pairs that are
+    # not allowed weigh 0, as if left unmatched.
+    weight = np.where(allowed, scaled + bonus[:, None], 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    return [(r, c) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+            if allowed[r, c]]
 
 
 def _urgency_ranks(tasks: Sequence[TaskSpec]) -> np.ndarray:

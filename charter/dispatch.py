@@ -54,6 +54,7 @@ class Dispatcher:
     def candidates(self, conn: Connection, task: Task, now: datetime) -> list[Candidate]:
         """Every member, each eligible or with the rule that rules it out."""
         spec = self.org.task_types[task.type]
+        held = tasks.loads(conn)
         found = []
         for member in self.org.spec.members:
             version = engine_version(self.org, member.id)
@@ -65,7 +66,7 @@ class Dispatcher:
                 reason = f"lacks skill {', '.join(missing)}"
             elif member.id in task.excluded:
                 reason = "failed this task before"
-            elif tasks.load(conn, member.id) >= member.capacity:
+            elif held.get(member.id, 0) >= member.capacity:
                 reason = f"at capacity ({member.capacity})"
             else:
                 reason = self._policy_refusal(member.id, task, now)

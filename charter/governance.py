@@ -5,6 +5,7 @@ group-commit decision log."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,6 +34,7 @@ from charter.delegations import Delegation
 from charter.errors import NoOrgLoaded
 from charter.ledger import EventDraft, Ledger
 from charter.org import Org
+from charter.orgversions import OrgVersion
 from charter.policy import PolicyEngine, read_policy_files
 from charter.policyversions import PolicyVersion
 from charter.requests import AuthzRequest
@@ -72,6 +74,8 @@ class GovernanceVerbs:
     settings: Settings
     _snapshot: Snapshot | None
     _decisions: DecisionLog
+    current_org: Callable[[], OrgVersion | None]
+    """The org in force, cached by version (`Charter` provides it)."""
 
     # -- policies ----------------------------------------------------------------------
 
@@ -371,12 +375,10 @@ class GovernanceVerbs:
             return budgets.usage(conn, at=self.clock.now())
 
     def _require_org(self) -> Org:
-        with self.store.reading() as conn:
-            number = orgversions.current_version_number(conn)
-            version = None if number is None else orgversions.read_version(conn, number)
-        if version is None:
+        current = self.current_org()
+        if current is None:
             raise NoOrgLoaded()
-        return version.org
+        return current.org
 
 
 def _spend_request(member: str, budget: str, amount: Decimal | int | str,

@@ -6,13 +6,14 @@ let a cell start from more than nothing:
 
 - **Declared priors.** A member's declared skill levels, aggregated over the task type's
   required skills (`mean` or `min`), give the cell's prior mean; before any evidence it
-  counts as `prior_strength` outcomes. The member's cost model gives the cost prior.
+  counts as about `prior_strength` outcomes. The member's cost model gives the cost prior.
 - **Shared strength.** Every `refit_every` outcomes an empirical-Bayes model
   (`charter.pooling`) fits an effect per member version, pooled over its task types, and
-  an effect per task type, pooled over members. A cell's prior mean is then the declared
-  level moved by both effects, and its strength is fitted to how far cells stray from
-  that. So a member that does well on one type is expected to do well on related ones,
-  and a type everyone finds hard is expected to be hard for a newcomer too.
+  an effect per task type, pooled over members. A cell's prior mean is the declared level
+  moved by both effects; its strength grows as the member's effect becomes known and is
+  capped by how far cells are found to stray from the additive model. So a member that
+  does well on one type is expected to do well on related ones, and a type everyone finds
+  hard is expected to be hard for a newcomer too.
 - **Engine versions.** A member's new engine version starts from a copy of its previous
   version's cells with every count multiplied by `version_discount`.
 
@@ -21,14 +22,22 @@ Verified outcomes count `verified_weight`, self-reports `self_reported_weight`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy.special import betaincinv, expit, logit  # type: ignore[import-untyped, unused-ignore]
 
-from charter.pooling import Array, CellData, fit_effects, fit_strength
+from charter.pooling import (
+    Array,
+    CellData,
+    Index,
+    cell_strength,
+    fit_effects,
+    fit_strength,
+)
 
 if TYPE_CHECKING:
     from charter.org import Org
@@ -55,8 +64,10 @@ class LearnerConfig:
     strength_bounds: tuple[float, float] = (2.0, 300.0)
     refit_every: int = 20
     version_discount: float = 0.5
-    estimate_weight: float = 1.0
-    """Observations the cost and duration priors count for."""
+    estimate_weight: float = 0.2
+    """Observations the cost and duration priors count for: a cost model is one figure for
+    every task type, while real costs differ by type many times over, so it counts for
+    less than one observation of the type itself."""
 
 
 @dataclass(frozen=True)
@@ -171,10 +182,13 @@ class Learner:
         self._latest: dict[str, str] = {}
         self._cells: dict[tuple[int, int], _Tally] = {}
         self._unit_types: dict[int, list[int]] = {}
-        self._offsets: dict[tuple[str, str], float] = {}
+        self._priors: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._a = np.zeros(0)
+        self._a_var = np.zeros(0)
         self._b = np.zeros(0)
-        self._strength = self.config.prior_strength
+        # Before any fit the declared level's uncertainty is all in the member's effect.
+        self._strength = (self.config.strength_bounds[1] if self.config.share_strength
+                          else self.config.prior_strength)
         self._pending = 0
         self.outcomes = 0
 
@@ -230,15 +244,14 @@ class Learner:
         cells = CellData(
             units, types,
             np.array([t.successes for t in tallies]), np.array([t.failures for t in tallies]),
-            np.array([self._offset(self._unit_keys[u][0], self._type_keys[y])
+            np.array([self._declared(self._unit_keys[u][0], self._type_keys[y])[0]
                       for u, y in keys]),
             len(self._unit_keys), len(self._type_keys))
         start = (self._grown(self._a, cells.units), self._grown(self._b, cells.types))
-        effects = fit_effects(cells, 2.0 / np.sqrt(cfg.prior_strength + 1.0), cfg.type_spread,
-                              start=start)
-        self._a, self._b = effects.unit, effects.type
+        effects = fit_effects(cells, self._unit_spread, cfg.type_spread, start=start)
+        self._a, self._b, self._a_var = effects.unit, effects.type, effects.unit_var
         if len(keys) >= 3:
-            self._strength = fit_strength(cells, effects.loo_mean, *cfg.strength_bounds)
+            self._strength = fit_strength(cells, effects, *cfg.strength_bounds)
 
     # --- estimates -------------------------------------------------------------------
 
@@ -247,24 +260,18 @@ class Learner:
         if self._pending >= self.config.refit_every:
             self.refit()
         t = self._type(task_type)
-        n = len(units)
-        alpha, beta, cost, duration = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-        for i, (member, version) in enumerate(units):
-            u = self._unit(member, version)
-            tally = self._cells.get((u, t), _EMPTY)
-            prior = self._prior_mean(u, t)
-            alpha[i] = self._strength * prior + tally.successes
-            beta[i] = self._strength * (1.0 - prior) + tally.failures
-            cost[i], duration[i] = self._cost_and_duration(member, task_type, tally)
-        return Estimates(alpha, beta, cost, duration)
+        index = [self._unit(member, version) for member, version in units]
+        return self._posterior(np.array(index, dtype=np.intp), np.full(len(index), t),
+                               [self._cells.get((u, t), _EMPTY) for u in index],
+                               [self._declared(member, task_type) for member, _ in units])
 
     def prior_estimates(self, task_type: str, members: Sequence[str]) -> Estimates:
         """What the declarations alone say, before any outcome."""
         k = self.config.prior_strength
-        level = np.array([self._level(m, task_type) for m in members])
-        pairs = [self._cost_and_duration(m, task_type, _EMPTY) for m in members]
-        return Estimates(k * level, k * (1.0 - level), np.array([p[0] for p in pairs]),
-                         np.array([p[1] for p in pairs]))
+        declared = np.array([self._declared(m, task_type) for m in members]).reshape(-1, 3)
+        level = expit(declared[:, 0])
+        duration = np.nan_to_num(declared[:, 2], nan=0.0)
+        return Estimates(k * level, k * (1.0 - level), declared[:, 1], duration)
 
     def mean(self, member: str, version: str, task_type: str) -> float:
         """Posterior mean success rate."""
@@ -296,23 +303,25 @@ class Learner:
         """Every cell with evidence (of one member, if named), by member, version, type."""
         if self._pending >= self.config.refit_every:
             self.refit()
-        rows: list[CellStats] = []
-        for (u, t), tally in sorted(self._cells.items(),
-                                    key=lambda kv: (self._unit_keys[kv[0][0]],
-                                                    self._type_keys[kv[0][1]])):
-            mem, version = self._unit_keys[u]
-            if member is not None and mem != member:
-                continue
-            prior = self._prior_mean(u, t)
-            alpha = self._strength * prior + tally.successes
-            beta = self._strength * (1.0 - prior) + tally.failures
-            low, high = betaincinv(alpha, beta, [0.025, 0.975])
-            cost, duration = self._cost_and_duration(mem, self._type_keys[t], tally)
-            rows.append(CellStats(mem, version, self._type_keys[t], tally.outcomes,
-                                  tally.verified, tally.successes, tally.failures,
-                                  tally.inherited, prior, alpha / (alpha + beta), float(low),
-                                  float(high), cost, duration))
-        return rows
+        keys = sorted((k for k in self._cells
+                       if member is None or self._unit_keys[k[0]][0] == member),
+                      key=lambda k: (self._unit_keys[k[0]], self._type_keys[k[1]]))
+        if not keys:
+            return []
+        tallies = [self._cells[k] for k in keys]
+        est = self._posterior(
+            np.array([k[0] for k in keys], dtype=np.intp),
+            np.array([k[1] for k in keys], dtype=np.intp), tallies,
+            [self._declared(self._unit_keys[u][0], self._type_keys[t]) for u, t in keys])
+        low, high = betaincinv(est.alpha, est.beta, 0.025), betaincinv(est.alpha, est.beta, 0.975)
+        successes = np.array([x.successes for x in tallies])
+        failures = np.array([x.failures for x in tallies])
+        prior = (est.alpha - successes) / (est.alpha + est.beta - successes - failures)
+        return [CellStats(*self._unit_keys[u], self._type_keys[t], x.outcomes, x.verified,
+                          x.successes, x.failures, x.inherited, float(prior[i]),
+                          float(est.mean[i]), float(low[i]), float(high[i]),
+                          float(est.cost[i]), float(est.duration[i]))
+                for i, ((u, t), x) in enumerate(zip(keys, tallies, strict=True))]
 
     def pooled(self) -> PooledEffects:
         """The shared model as last fitted."""
@@ -344,6 +353,8 @@ class Learner:
         if old < len(self._a):
             self._a = self._grown(self._a, new + 1)
             self._a[new] = self._a[old]
+            self._a_var = self._grown(self._a_var, new + 1, self._unit_spread**2)
+            self._a_var[new] = min(self._a_var[old] / max(factor, 1e-9), self._unit_spread**2)
 
     def _type(self, task_type: str) -> int:
         index = self._types.get(task_type)
@@ -353,10 +364,10 @@ class Learner:
         return index
 
     @staticmethod
-    def _grown(values: Array, size: int) -> Array:
+    def _grown(values: Array, size: int, fill: float = 0.0) -> Array:
         if len(values) >= size:
             return values
-        return np.concatenate([values, np.zeros(size - len(values))])
+        return np.concatenate([values, np.full(size - len(values), fill)])
 
     def _level(self, member: str, task_type: str) -> float:
         """The declared prior success rate of a member on a task type."""
@@ -369,30 +380,60 @@ class Learner:
         level = min(levels) if cfg.skill_aggregate == "min" else sum(levels) / len(levels)
         return min(max(level, _LEVEL_FLOOR), 1.0 - _LEVEL_FLOOR)
 
-    def _offset(self, member: str, task_type: str) -> float:
+    def _declared(self, member: str, task_type: str) -> tuple[float, float, float]:
+        """The logit of the declared level, the cost-model cost and the expected duration
+        (NaN if the type declares none) of a member on a task type."""
         key = (member, task_type)
-        value = self._offsets.get(key)
-        if value is None:
-            value = self._offsets[key] = float(logit(self._level(member, task_type)))
-        return value
+        found = self._priors.get(key)
+        if found is None:
+            prior = self.members.get(member, MemberPrior())
+            duration = self.task_types.get(task_type, TypePrior()).duration_s
+            cost = prior.cost_per_task + prior.cost_per_hour * (duration or 0.0) / 3600.0
+            found = self._priors[key] = (float(logit(self._level(member, task_type))), cost,
+                                         math.nan if duration is None else duration)
+        return found
 
-    def _prior_mean(self, unit: int, t: int) -> float:
-        member = self._unit_keys[unit][0]
-        eta = self._offset(member, self._type_keys[t])
+    def _posterior(self, units: Index, types: Index, tallies: Sequence[_Tally],
+                   declared: Sequence[tuple[float, float, float]]) -> Estimates:
+        """Estimates for cells given by their unit and type indexes, tallies and priors."""
+        n = len(tallies)
+
+        def column(values: Iterable[float]) -> Array:
+            return np.fromiter(values, np.float64, n)
+
+        prior = np.array(declared, dtype=np.float64).reshape(n, 3)
+        eta = prior[:, 0]
         if self.config.share_strength:
-            eta += (self._a[unit] if unit < len(self._a) else 0.0)
-            eta += (self._b[t] if t < len(self._b) else 0.0)
-        return float(expit(eta))
-
-    def _cost_and_duration(self, member: str, task_type: str,
-                           tally: _Tally) -> tuple[float, float]:
+            eta = eta + self._effect(self._a, units) + self._effect(self._b, types)
+        mean = expit(eta)
+        strength: float | Array = self._strength
+        if self.config.share_strength:
+            unit_var = np.full(n, self._unit_spread**2)
+            known = units < len(self._a_var)
+            unit_var[known] = self._a_var[units[known]]
+            strength = cell_strength(mean, self._strength, unit_var)
+        alpha = strength * mean + column(x.successes for x in tallies)
+        beta = strength * (1.0 - mean) + column(x.failures for x in tallies)
         w0 = self.config.estimate_weight
-        prior = self.members.get(member, MemberPrior())
-        declared = self.task_types.get(task_type, TypePrior()).duration_s
-        if declared is None:
-            duration = tally.duration_sum / tally.duration_n if tally.duration_n else 0.0
-        else:
-            duration = (w0 * declared + tally.duration_sum) / (w0 + tally.duration_n)
-        cost0 = prior.cost_per_task + prior.cost_per_hour * (declared or 0.0) / 3600.0
-        cost = (w0 * cost0 + tally.cost_sum) / (w0 + tally.cost_n)
-        return cost, duration
+        cost = ((w0 * prior[:, 1] + column(x.cost_sum for x in tallies))
+                / (w0 + column(x.cost_n for x in tallies)))
+        total = column(x.duration_sum for x in tallies)
+        count = column(x.duration_n for x in tallies)
+        observed = np.divide(total, count, out=np.zeros(n), where=count > 0)
+        with_prior = (w0 * np.nan_to_num(prior[:, 2]) + total) / (w0 + count)
+        duration = np.where(np.isnan(prior[:, 2]), observed, with_prior)
+        return Estimates(alpha, beta, cost, duration)
+
+    @property
+    def _unit_spread(self) -> float:
+        """Prior standard deviation of a unit's logit effect: that of a Beta prior worth
+        `prior_strength` outcomes, at a rate of one half."""
+        return 2.0 / math.sqrt(self.config.prior_strength + 1.0)
+
+    @staticmethod
+    def _effect(effects: Array, index: Index) -> Array:
+        """Fitted effects at the indexes; 0 for those added since the last fit."""
+        found = np.zeros(len(index))
+        known = index < len(effects)
+        found[known] = effects[index[known]]
+        return found

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
@@ -25,7 +26,13 @@ def engine_version(org: Org, member: str) -> str:
     """The version of the engine a member runs: a digest of its engine settings, so a
     changed engine starts a new version; `person` for people, `external` for agents
     that run outside Charter."""
-    spec = org.member(member)
+    org.member(member)
+    return _engine_version(org, member)
+
+
+@lru_cache(maxsize=4096)
+def _engine_version(org: Org, member: str) -> str:
+    spec = org.members[member]
     if spec.kind == "human":
         return "person"
     if spec.engine is None:

@@ -11,7 +11,10 @@ type is for everyone. What the additive part does not explain is left to each ce
 whose success rate is Beta around `sigmoid(offset + a + b)` with strength `kappa`.
 
 `fit_effects` finds the posterior mode of `a` and `b` from weighted success and failure
-counts (alternating Newton steps: each group's update is one dimension). `fit_strength`
+counts (alternating Newton steps: each group's update is one dimension). A cell's prior is
+as uncertain as its unit's effect (little known of a new member) plus the interaction
+(`cell_strength`); the type's effect is left out, being common to every candidate for a
+task of that type. `fit_strength`
 picks `kappa` by maximising the beta-binomial marginal likelihood of the cells (type-II
 maximum likelihood) against leave-one-cell-out predictions: judged against predictions
 fitted to their own data, cells look more additive than they are, and `kappa` runs to its
@@ -49,7 +52,10 @@ class Effects:
 
     unit: Array
     type: Array
+    unit_var: Array
+    """Approximate posterior variance of each unit's effect."""
     loo_mean: Array
+    loo_unit_var: Array
 
 
 def fit_effects(cells: CellData, sigma_unit: float, sigma_type: float, *,
@@ -78,14 +84,28 @@ def fit_effects(cells: CellData, sigma_unit: float, sigma_type: float, *,
     eta = cells.offset + a[cells.unit] + b[cells.type]
     loo_eta = (eta - grad / np.maximum(hess_a[cells.unit] - weight, 1e-9)
                - grad / np.maximum(hess_b[cells.type] - weight, 1e-9))
-    return Effects(unit=a, type=b, loo_mean=expit(loo_eta))
+    loo_var = 1.0 / np.maximum(hess_a[cells.unit] - weight, prec_a)
+    unit_var: Array = np.reciprocal(hess_a)
+    return Effects(a, b, unit_var, expit(loo_eta), loo_var)
 
 
-def fit_strength(cells: CellData, mean: Array, low: float, high: float,
+def cell_strength(mean: Array, kappa: float | Array, unit_var: Array) -> Array:
+    """A cell prior's strength (pseudo-outcomes) from the interaction strength `kappa` and
+    the uncertainty of its unit's effect: the variances add, the latter through the slope
+    of the logistic curve, and the sum is matched by a Beta of that mean."""
+    q = mean * (1.0 - mean)
+    variance = q / (kappa + 1.0) + q * q * unit_var
+    strength: Array = np.maximum(q / variance - 1.0, 0.1)
+    return strength
+
+
+def fit_strength(cells: CellData, effects: Effects, low: float, high: float,
                  points: int = 40) -> float:
-    """The cell prior strength `kappa` in [low, high] that best explains the cells' counts."""
+    """The interaction strength `kappa` in [low, high] that best explains the cells' counts,
+    each against its leave-one-out prediction."""
     grid = np.exp(np.linspace(np.log(low), np.log(high), points))[None, :]
-    m = np.clip(mean, 1e-6, 1 - 1e-6)[:, None]
+    m = np.clip(effects.loo_mean, 1e-6, 1 - 1e-6)[:, None]
+    k = cell_strength(m, grid, effects.loo_unit_var[:, None])
     s, f = cells.successes[:, None], cells.failures[:, None]
-    loglik = (betaln(grid * m + s, grid * (1 - m) + f) - betaln(grid * m, grid * (1 - m)))
+    loglik = betaln(k * m + s, k * (1 - m) + f) - betaln(k * m, k * (1 - m))
     return float(grid[0, int(np.argmax(loglik.sum(axis=0)))])
