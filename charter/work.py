@@ -60,15 +60,16 @@ class WorkVerbs:
         waiting.sort(key=lambda t: (-t.priority, t.deadline is None, t.deadline or "",
                                     t.created_at))
         assigned = []
-        for task in waiting:
-            with self.store.transaction() as conn:
+        # One round is one command: one transaction, so later picks see earlier loads.
+        with self.store.transaction() as conn:
+            for task in waiting:
                 current = tasks.get(conn, task.id, lock=True)
                 if current.state != "queued":
                     continue
                 moved = dispatcher.dispatch(conn, self.ledger, current, self.clock.now(),
                                             strategy=strategy)
-            if moved.state == "assigned":
-                assigned.append(moved)
+                if moved.state == "assigned":
+                    assigned.append(moved)
         return assigned
 
     def explain_task(self, task_id: str) -> str:
