@@ -52,9 +52,11 @@ class LearnerConfig:
 
     verified_weight: float = 1.0
     self_reported_weight: float = 0.3
-    prior_strength: float = 4.0
+    prior_strength: float = 8.0
     """Outcomes a declared skill level counts for; also sets how far a member's pooled
-    effect moves per outcome (its prior spread is that of `prior_strength` outcomes)."""
+    effect moves per outcome (its prior spread is that of `prior_strength` outcomes). With
+    fewer, a member's first few unlucky outcomes, shared across all its task types, can
+    bench it for good; with many more, a wrong declaration takes long to correct."""
     skill_aggregate: Literal["mean", "min"] = "mean"
     default_level: float = 0.5
     """The prior success rate on a type that requires no skill, for a member declaring none."""

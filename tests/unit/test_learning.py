@@ -52,7 +52,8 @@ def test_self_reports_weigh_less_than_verified_outcomes():
     learner.observe("bob", "v1", "t", True, verified=True)
     assert learner.mean("ann", "v1", "t") == pytest.approx(2.3 / 4.3)
     assert learner.mean("bob", "v1", "t") == pytest.approx(3 / 5)
-    custom = plain(LearnerConfig(share_strength=False, self_reported_weight=1.0))
+    custom = plain(LearnerConfig(share_strength=False, prior_strength=4.0,
+                                 self_reported_weight=1.0))
     custom.observe("ann", "v1", "t", True, verified=False)
     assert custom.mean("ann", "v1", "t") == pytest.approx(3 / 5)
     (cell,) = learner.stats("ann")
@@ -107,7 +108,8 @@ def test_a_hard_type_is_expected_to_be_hard_for_a_newcomer():
 
 
 def test_a_new_engine_version_starts_from_a_discounted_copy():
-    learner = plain(LearnerConfig(share_strength=False, version_discount=0.5))
+    learner = plain(LearnerConfig(share_strength=False, prior_strength=4.0,
+                                  version_discount=0.5))
     for _ in range(10):
         learner.observe("ann", "v1", "t", True, verified=True, cost=2.0)
     learner.start_version("ann", "v2")
