@@ -26,6 +26,8 @@ from charter.org import Org
 from charter.outcomes import Outcome, engine_version
 from charter.tasks import Task
 
+BUSY = "at capacity"
+
 
 class Dispatcher:
     """The allocator over one org and policy set, with what it has learned."""
@@ -67,7 +69,7 @@ class Dispatcher:
             elif member.id in task.excluded:
                 reason = "failed this task before"
             elif held.get(member.id, 0) >= member.capacity:
-                reason = f"at capacity ({member.capacity})"
+                reason = f"{BUSY} ({member.capacity})"
             else:
                 reason = self._policy_refusal(member.id, task, now)
             found.append(Candidate(member.id, version, not reason, reason))
@@ -96,13 +98,56 @@ class Dispatcher:
         """Assign one queued task. With nobody eligible it goes to a person's queue (the
         requester if a person, else the nearest person above it), never silently
         nowhere."""
+        candidates = self.candidates(conn, task, now)
         try:
-            choice = self.choose(conn, task, now, strategy=strategy)
+            choice = self.allocator.choose(task_spec(task), candidates, strategy=strategy)
         except NoEligibleMember as refused:
+            if _only_busy(candidates):
+                return task  # someone able is just busy: it waits for a free slot
             return _to_person(conn, ledger, self.org, task, refused)
         return tasks.assign(conn, ledger, self.org, task.id, choice.member, actor="charter",
                             strategy=choice.strategy, probability=choice.probability,
                             explanation=explanation(choice))
+
+
+    def dispatch_batch(self, conn: Connection, ledger: Ledger, waiting: Sequence[Task],
+                       now: datetime, *, strategy: str | None = None) -> list[Task]:
+        """Assign many queued tasks at once over the members' free slots, maximising the
+        total (`linear_sum_assignment`) after priority and deadline; tasks nobody is
+        eligible for go to a person's queue; the rest wait for free slots."""
+        by_id = {task.id: task for task in waiting}
+        slates = {task.id: self.candidates(conn, task, now) for task in waiting}
+        held = tasks.loads(conn)
+        slots = {m.id: m.capacity - held.get(m.id, 0) for m in self.org.spec.members
+                 if m.status == "active" and m.capacity > held.get(m.id, 0)}
+        result = self.allocator.assign_batch(
+            [task_spec(task) for task in waiting], slots,
+            lambda spec: slates[spec.id], strategy=strategy)
+        chosen = strategy or self.allocator.default_strategy
+        moved = []
+        for placed in result.assignments:
+            explained = {
+                "text": (f"task {placed.task.id} → {placed.member} in a batch of "
+                         f"{len(waiting)} tasks over {sum(slots.values())} free slots "
+                         f"(linear_sum_assignment, strategy `{chosen}`): "
+                         f"{placed.terms.describe()}"),
+                "method": "batch", "version": placed.version,
+                "runners_up": [{"member": c.member, "reason": c.reason}
+                               for c in slates[placed.task.id]
+                               if c.member != placed.member]}
+            moved.append(tasks.assign(conn, ledger, self.org, placed.task.id, placed.member,
+                                      actor="charter", strategy=chosen,
+                                      probability=placed.probability,
+                                      explanation=explained))
+        for spec in result.unassigned:
+            if not any(c.eligible for c in slates[spec.id]) and not _only_busy(
+                    slates[spec.id]):
+                refused = NoEligibleMember(f"no eligible member for task type "
+                                           f"`{spec.task_type}`", details="; ".join(
+                                               f"{c.member}: {c.reason}"
+                                               for c in slates[spec.id]))
+                moved.append(_to_person(conn, ledger, self.org, by_id[spec.id], refused))
+        return [task for task in moved if task.state == "assigned"]
 
 
 def action_context(org: Org, task: Task) -> dict[str, Any]:
@@ -137,6 +182,11 @@ def explanation(choice: Choice) -> dict[str, Any]:
             "runners_up": [{"member": r.member, "version": r.version, "reason": r.reason,
                             "probability": r.probability, "terms": terms(r.terms)}
                            for r in choice.runners_up]}
+
+
+def _only_busy(candidates: Sequence[Candidate]) -> bool:
+    """Whether some member could take the task but for being at capacity."""
+    return any(c.reason.startswith(BUSY) for c in candidates)
 
 
 def _to_person(conn: Connection, ledger: Ledger, org: Org, task: Task,

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     decision_flush_interval: float = Field(
         0.05, gt=0, le=1.0, description="Seconds at most between group commits of logged "
         "decisions that change nothing.")
+    batch_dispatch_at: int = Field(
+        20, ge=2, description="Queued tasks at which a dispatch round assigns them together "
+        "(an optimal assignment over tasks and free slots) instead of one by one.")
     pool_size: int = Field(
         5, ge=1, description="PostgreSQL connections kept open per Charter process."
     )

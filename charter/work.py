@@ -17,6 +17,7 @@ from charter.ledger import Event, Ledger
 from charter.memberstats import TrackRecord, track_records
 from charter.org import Org
 from charter.outcomes import Outcome
+from charter.settings import Settings
 from charter.store import Store
 from charter.tasks import Claim, Task
 
@@ -27,6 +28,7 @@ class WorkVerbs:
     store: Store
     ledger: Ledger
     clock: Clock
+    settings: Settings
     _require_org: Callable[[], Org]
     """The org in force (GovernanceVerbs provides it)."""
     _keep_org_handles: Callable[[], None]
@@ -62,6 +64,9 @@ class WorkVerbs:
         assigned = []
         # One round is one command: one transaction, so later picks see earlier loads.
         with self.store.transaction() as conn:
+            if len(waiting) >= self.settings.batch_dispatch_at:
+                return dispatcher.dispatch_batch(conn, self.ledger, waiting, self.clock.now(),
+                                                 strategy=strategy)
             for task in waiting:
                 current = tasks.get(conn, task.id, lock=True)
                 if current.state != "queued":

@@ -91,3 +91,32 @@ def test_outcomes_teach_the_allocator(acme: Charter):
     version = engine_version(acme.org, "triage-bot")
     after = acme.dispatcher().learner.mean("triage-bot", version, "ticket_triage")
     assert after < before
+
+
+def test_many_waiting_tasks_are_assigned_together_most_urgent_first(acme: Charter):
+    org = acme.org
+    able = [m for m in org.spec.members
+            if {"vendor_due_diligence", "contract_review"} <= set(m.skills)]
+    slots = sum(m.capacity for m in able)
+    urgent = [acme.submit_task("vendor_onboarding", "Vendor::globex", requester="priya.raman",
+                               priority=5) for _ in range(slots)]
+    later = [acme.submit_task("vendor_onboarding", "Vendor::globex", requester="priya.raman")
+             for _ in range(max(5, acme.settings.batch_dispatch_at - slots))]
+    assigned = acme.dispatch_queued()
+    assert {t.id for t in assigned} == {t.id for t in urgent}
+    assert all(acme.task(t.id).state == "queued" for t in later)
+    for member in able:
+        held = [t for t in acme.tasks(assignee=member.id, limit=1000)]
+        assert len(held) <= member.capacity
+    event = acme.events(kind="task.assigned")[0]
+    assert event.payload and "batch" in event.payload["explanation"]["text"]
+    assert 0 < event.payload["probability"] <= 1
+
+
+def test_a_task_waits_while_the_able_are_busy(acme: Charter):
+    made = [acme.submit_task("vendor_onboarding", "Vendor::globex", requester="priya.raman")
+            for _ in range(13)]  # sofia.alvarez 4 + vendor-bot 8 slots
+    assigned = acme.dispatch_queued()
+    assert len(assigned) == 12
+    (waiting,) = [t for t in made if acme.task(t.id).state == "queued"]
+    assert "at capacity" in acme.explain_task(waiting.id)
