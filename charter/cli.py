@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -20,6 +21,7 @@ from charter.orgreport import org_summary
 from charter.settings import Settings, settings_table
 from charter.store import open_store
 from charter.system import Charter
+from charter.types import parse_duration
 
 out = Console()
 err = Console(stderr=True)
@@ -48,6 +50,17 @@ ActorOption = Annotated[str, typer.Option("--actor", help="Who is acting, for th
 def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(1)
+
+
+def parse_length(text: str, option: str) -> timedelta:
+    """A command-line duration (`4h`, `2d`, `1h30m`), or exit 1 saying what is wrong."""
+    try:
+        length = parse_duration(text)
+    except ValueError as error:
+        fail(f"{option}: {error}")
+    if not isinstance(length, timedelta):
+        fail(f"{option} {text!r} is not a duration such as 4h or 2d")
+    return length
 
 
 def open_system(db: str | None) -> Charter:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,9 +13,17 @@ from rich.tree import Tree
 
 from charter.approvals import Approval
 from charter.budgets import EnvelopeUsage
-from charter.cli import ActorOption, DbOption, app, err, fail, open_system, out
+from charter.cli import (
+    ActorOption,
+    DbOption,
+    app,
+    err,
+    fail,
+    open_system,
+    out,
+    parse_length,
+)
 from charter.policy import PolicyEngine, read_policy_files
-from charter.types import parse_duration
 
 policy_app = typer.Typer(help="Validate and load Cedar policies.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Escalated requests waiting for approval.",
@@ -159,12 +167,7 @@ def delegate(from_member: Annotated[str, typer.Argument(help="Who lends authorit
              for_: Annotated[str, typer.Option("--for", help="How long: 4h, 2d …")] = "1d",
              db: DbOption = None) -> None:
     """Let TO_MEMBER act with FROM_MEMBER's authority for some actions, for a while."""
-    try:
-        length = parse_duration(for_)
-    except ValueError as error:
-        fail(str(error))
-    if not isinstance(length, timedelta):
-        fail(f"--for {for_!r} is not a duration such as 4h or 2d")
+    length = parse_length(for_, "--for")
     with open_system(db) as system:
         granted = system.delegate(from_member, to_member, actions,
                                   system.clock.now().astimezone(UTC) + length)

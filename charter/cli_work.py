@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from charter.cli import ActorOption, DbOption, app, fail, open_system, out
+from charter.cli import ActorOption, DbOption, app, fail, open_system, out, parse_length
 from charter.system import Charter
-from charter.types import parse_duration
 
 tasks_app = typer.Typer(help="Submit and follow tasks.", no_args_is_help=True)
 outcomes_app = typer.Typer(help="Record what happened on tasks.", no_args_is_help=True)
@@ -39,17 +37,9 @@ def tasks_submit(task_type: str, subject: str,
                      help="How long from now: 4h, 2d …")] = None,
                  db: DbOption = None, actor: ActorOption = "cli") -> None:
     """Queue a task of TASK_TYPE about SUBJECT (e.g. Vendor::globex)."""
-    due = None
-    if deadline is not None:
-        try:
-            length = parse_duration(deadline)
-        except ValueError as error:
-            fail(str(error))
-        if not isinstance(length, timedelta):
-            fail(f"--deadline {deadline!r} is not a duration such as 4h")
+    length = None if deadline is None else parse_length(deadline, "--deadline")
     with open_system(db) as system:
-        if deadline is not None:
-            due = system.clock.now() + length
+        due = None if length is None else system.clock.now() + length
         task = system.submit_task(task_type, subject, _json_option(payload, "--payload"),
                                   requester=actor, priority=priority, deadline=due)
     out.print(f"Queued task {task.id} ({task_type}, {subject}).")

@@ -77,3 +77,10 @@ def workspace(tmp_path: Path) -> Path:
     target = tmp_path / "org"
     shutil.copytree(EXAMPLE_ORG.parent, target)
     return target
+
+
+@pytest.fixture
+def acme(system: Charter, workspace: Path) -> Charter:
+    """Charter with the example org (a copy the test may edit) loaded."""
+    system.load_org(workspace / "charter.yaml")
+    return system

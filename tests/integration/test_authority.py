@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from charter.system import Charter
@@ -75,12 +73,6 @@ CASES = [
      ["elena.petrova", "marcus.okafor"]),
     ("vendor-bot", "vendor.onboard", V, {}, "escalate", ["sofia.alvarez", "priya.raman"]),
 ]
-
-
-@pytest.fixture
-def acme(system: Charter, workspace: Path) -> Charter:
-    system.load_org(workspace / "charter.yaml")
-    return system
 
 
 @pytest.mark.parametrize(("member", "action", "resource", "context", "outcome", "expect"),

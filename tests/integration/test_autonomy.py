@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from charter import ManualClock
 from charter.autonomy import wilson_bounds
 from charter.system import Charter
 
 V = "Vendor::globex"
-
-
-@pytest.fixture
-def acme(system: Charter, workspace: Path) -> Charter:
-    system.load_org(workspace / "charter.yaml")
-    return system
 
 
 def work(system: Charter, clock: ManualClock, member: str, outcomes: list[bool]) -> None:

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from charter.system import Charter
 
 V = "Vendor::globex"
-
-
-@pytest.fixture
-def acme(system: Charter, workspace: Path) -> Charter:
-    system.load_org(workspace / "charter.yaml")
-    return system
 
 
 def test_queued_task_goes_to_an_eligible_member_with_an_explanation(acme: Charter):

@@ -14,12 +14,6 @@ from charter.system import Charter
 V = "Vendor::globex"
 
 
-@pytest.fixture
-def acme(system: Charter, workspace: Path) -> Charter:
-    system.load_org(workspace / "charter.yaml")
-    return system
-
-
 def test_separation_of_duties(acme: Charter):
     decision = acme.authorize("james.liu", "purchase.create", V, {"amount": 30000})
     assert decision.outcome == "escalate" and decision.approval_id

@@ -34,12 +34,6 @@ BAD_SETS = {
 }
 
 
-@pytest.fixture
-def acme(system: Charter, workspace: Path) -> Charter:
-    system.load_org(workspace / "charter.yaml")
-    return system
-
-
 def test_statements_are_split_outside_strings_and_comments():
     text = GOOD + '\nforbid (principal, action, resource) when { context.note == "a;b" };\n'
     starts = [line for line, _ in split_statements(text)]

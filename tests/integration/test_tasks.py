@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from charter import ManualClock
 from charter.errors import Conflict, Forbidden, InvalidInput
 from charter.system import Charter
-
-
-@pytest.fixture
-def acme(system: Charter, workspace: Path) -> Charter:
-    system.load_org(workspace / "charter.yaml")
-    return system
 
 
 def kinds(system: Charter, task_id: str) -> list[str]:
