@@ -266,6 +266,7 @@ class Allocator:
                 if pair in hits:
                     hits[pair] += 1
         done: list[Assignment] = []
+        odds: dict[tuple[str, float, tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
         for row, col in matching:
             given = slates[row]
             assert given is not None
@@ -275,7 +276,12 @@ class Allocator:
             elif repeat:
                 probability = hits[(row, col)] / (draws + 1)
             else:
-                probability = float(chosen.probabilities(given)[index])
+                # Tasks alike in type, value and candidates share their pick odds.
+                alike = (given.task.task_type, given.task.value, given.members,
+                         given.versions)
+                if alike not in odds:
+                    odds[alike] = chosen.probabilities(given)
+                probability = float(odds[alike][index])
             done.append(Assignment(tasks[row], columns[col], given.versions[index],
                                    self._terms(given, index), probability))
         assigned = {row for row, _ in matching}
