@@ -338,7 +338,7 @@ def _current(row: Row[Any], at: str) -> tuple[str | None, Decimal]:
 
 def _hold_ledger(conn: Connection, ledger: Ledger) -> None:
     """Take the ledger head before any envelope (see the module docstring)."""
-    ledger.store.dialect.lock_ledger_head(conn)
+    ledger.hold_head(conn)
 
 
 def _chain(conn: Connection, budget_id: str, *, missing_ok: bool = False) -> list[str]:

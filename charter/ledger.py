@@ -127,6 +127,12 @@ class Ledger:
         self.clock = clock
         self.secret = secret
 
+    def hold_head(self, conn: Connection) -> None:
+        """Take the ledger head for the rest of `conn`'s transaction. Commands that lock
+        other rows take the head first: every append takes it, so this one order keeps
+        writers from deadlocking."""
+        self.store.dialect.lock_ledger_head(conn)
+
     def append(self, conn: Connection, kind: str, actor: str, subject: str,
                payload: dict[str, Any]) -> Event:
         """Append one event in `conn`'s transaction."""
@@ -163,7 +169,7 @@ class Ledger:
         """Erase event `seq`'s payload, keeping its digest; the erasure is an event."""
         if not reason.strip():
             raise InvalidInput("a redaction needs a reason (e.g. 'erasure request 118')")
-        self.store.dialect.lock_ledger_head(conn)
+        self.hold_head(conn)
         row = conn.execute(select(events).where(events.c.seq == seq)).first()
         if row is None:
             raise NotFound(f"no ledger event with seq {seq}")
