@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy.special import betaincinv, expit, logit  # type: ignore[import-untyped, unused-ignore]
 
+from charter.estimates import CellStats, Estimates, PooledEffects
 from charter.pooling import (
     Array,
     CellData,
@@ -98,54 +99,6 @@ class TypePrior:
         return cls(tuple(task_type.skills), task_type.timeout.total_seconds() / 2)
 
 
-@dataclass(frozen=True)
-class Estimates:
-    """Posterior estimates for several members on one task type, as arrays."""
-
-    alpha: Array
-    beta: Array
-    cost: Array
-    duration: Array
-
-    @property
-    def mean(self) -> Array:
-        return self.alpha / (self.alpha + self.beta)
-
-    @property
-    def variance(self) -> Array:
-        total = self.alpha + self.beta
-        return self.alpha * self.beta / (total * total * (total + 1.0))
-
-
-@dataclass(frozen=True)
-class CellStats:
-    """One cell's evidence and estimates, for reports."""
-
-    member: str
-    version: str
-    task_type: str
-    outcomes: int
-    verified: int
-    successes: float
-    failures: float
-    inherited: float
-    prior_mean: float
-    mean: float
-    low: float
-    high: float
-    cost: float
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class PooledEffects:
-    """The shared model: logit effects per member version and per type, and the strength."""
-
-    strength: float
-    members: dict[tuple[str, str], float]
-    types: dict[str, float]
-
-
 @dataclass
 class _Tally:
     successes: float = 0.0
@@ -165,6 +118,8 @@ class _Tally:
                       self.duration_n * factor)
 
 
+Unit = tuple[str, str]
+"""A member and the engine version it runs."""
 _EMPTY = _Tally()
 
 
@@ -193,6 +148,8 @@ class Learner:
                           else self.config.prior_strength)
         self._pending = 0
         self.outcomes = 0
+        # Estimates by task type and candidates, kept until the next outcome.
+        self._remembered: dict[tuple[str, tuple[Unit, ...]], tuple[int, Estimates]] = {}
 
     @classmethod
     def for_org(cls, org: Org, config: LearnerConfig | None = None) -> Learner:
@@ -236,6 +193,7 @@ class Learner:
     def refit(self) -> None:
         """Refit the shared model now (it is refitted every `refit_every` outcomes anyway)."""
         self._pending = 0
+        self._remembered.clear()
         cfg = self.config
         keys = [k for k, t in self._cells.items() if t.successes + t.failures > 0]
         if not cfg.share_strength or not keys:
@@ -261,11 +219,19 @@ class Learner:
         """Posterior success (alpha, beta), cost and duration for each (member, version)."""
         if self._pending >= self.config.refit_every:
             self.refit()
+        key = (task_type, tuple(units))
+        remembered = self._remembered.get(key)
+        if remembered is not None and remembered[0] == self.outcomes:
+            return remembered[1]  # nothing observed since: the same estimates
         t = self._type(task_type)
         index = [self._unit(member, version) for member, version in units]
-        return self._posterior(np.array(index, dtype=np.intp), np.full(len(index), t),
-                               [self._cells.get((u, t), _EMPTY) for u in index],
-                               [self._declared(member, task_type) for member, _ in units])
+        found = self._posterior(np.array(index, dtype=np.intp), np.full(len(index), t),
+                                [self._cells.get((u, t), _EMPTY) for u in index],
+                                [self._declared(member, task_type) for member, _ in units])
+        if len(self._remembered) >= 256:
+            self._remembered.clear()
+        self._remembered[key] = self.outcomes, found
+        return found
 
     def prior_estimates(self, task_type: str, members: Sequence[str]) -> Estimates:
         """What the declarations alone say, before any outcome."""

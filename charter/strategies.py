@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from charter.errors import InvalidInput
-from charter.learning import Estimates, Learner
+from charter.estimates import Estimates
+from charter.learning import Learner
 from charter.pooling import Array, Index
 
 if TYPE_CHECKING:
