@@ -20,6 +20,7 @@ from charter.org import Org
 from charter.store.schema import outcomes, tasks
 
 RECORDED = "outcome.recorded"
+_INSERT = insert(outcomes)
 
 
 def engine_version(org: Org, member: str) -> str:
@@ -95,12 +96,12 @@ def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success:
                "success": success, "quality": quality,
                "cost": None if spent is None else str(spent), "duration_s": duration_s,
                "verified": verified}
-    readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
-                     subject=f"task:{task_id}", payload=payload)
+    event = readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
+                             subject=f"task:{task_id}", payload=payload)
     if verified:
         autonomy.review(conn, ledger, org, who, row.type, payload["engine_version"])
-    return Outcome.from_row(conn.execute(select(outcomes)
-                                         .where(outcomes.c.id == payload["id"])).one())
+    return Outcome(payload["id"], task_id, who, payload["engine_version"], row.type, success,
+                   quality, spent, duration_s, verified, reported_by, event.at)
 
 
 def listing(conn: Connection, *, member: str | None = None,
@@ -115,8 +116,10 @@ def listing(conn: Connection, *, member: str | None = None,
 
 def project_recorded(conn: Connection, event: Event) -> None:
     p = event.payload or {}
-    conn.execute(insert(outcomes).values(
-        id=p["id"], task_id=p["task"], member=p["member"], engine_version=p["engine_version"],
-        task_type=p["task_type"], success=p["success"], quality=p["quality"],
-        cost=None if p["cost"] is None else Decimal(p["cost"]), duration_s=p["duration_s"],
-        verified=p["verified"], reported_by=event.actor, at=event.at))
+    conn.execute(_INSERT, {
+        "id": p["id"], "task_id": p["task"], "member": p["member"],
+        "engine_version": p["engine_version"], "task_type": p["task_type"],
+        "success": p["success"], "quality": p["quality"],
+        "cost": None if p["cost"] is None else Decimal(p["cost"]),
+        "duration_s": p["duration_s"], "verified": p["verified"], "reported_by": event.actor,
+        "at": event.at})

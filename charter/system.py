@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +37,7 @@ class Charter(GovernanceVerbs, WorkVerbs):
         secret = ServerSecret.from_settings(self.settings, store.database_file)
         self.ledger = Ledger(store, self.clock, secret)
         self._org_cache: OrgVersion | None = None
+        self._org_checked = float("-inf")
         self._snapshot: Snapshot | None = None
         self._decisions = DecisionLog(self.ledger, self.settings.decision_flush_interval)
 
@@ -73,6 +75,7 @@ class Charter(GovernanceVerbs, WorkVerbs):
                 current = policies.payload["version"]
         version = OrgVersion(draft.payload["version"], org, event.at, actor, event.seq)
         self._org_cache = version
+        self._org_checked = time.monotonic()
         # Decide with the engine just built; the next decision still re-reads versions
         # and delegations, so a concurrent change elsewhere is not missed.
         self._snapshot = Snapshot(version.version, current, Authority(engine),
@@ -80,13 +83,19 @@ class Charter(GovernanceVerbs, WorkVerbs):
         return version
 
     def current_org(self) -> OrgVersion | None:
-        """The org in force, or None before the first load."""
+        """The org in force, or None before the first load. A load made by this process
+        is seen at once; one made by another node within `governance_refresh` seconds."""
+        cached = self._org_cache
+        if cached is not None and (time.monotonic() - self._org_checked
+                                   < self.settings.governance_refresh):
+            return cached
         with self.store.reading() as conn:
             number = orgversions.current_version_number(conn)
             if number is None:
                 return None
-            if self._org_cache is None or self._org_cache.version != number:
+            if cached is None or cached.version != number:
                 self._org_cache = orgversions.read_version(conn, number)
+        self._org_checked = time.monotonic()
         return self._org_cache
 
     @property

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from charter import readmodel
 from charter.canonical import canonical_json, json_safe
@@ -31,6 +31,12 @@ from charter.store.schema import tasks
 OPEN_STATES = ("queued", "assigned", "running", "awaiting_approval")
 HELD_STATES = ("assigned", "running", "awaiting_approval")
 """States in which a task counts against its assignee's capacity."""
+
+# Built once: every task command runs these, and building statements costs.
+_GET = select(tasks).where(tasks.c.id == bindparam("task_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_UPDATE = update(tasks).where(tasks.c.id == bindparam("task_id"))
+_INSERT = insert(tasks)
 
 
 @dataclass(frozen=True)
@@ -242,10 +248,7 @@ def apply_fallback(conn: Connection, ledger: Ledger, org: Org, task: Task,
 
 
 def get(conn: Connection, task_id: str, *, lock: bool = False) -> Task:
-    query = select(tasks).where(tasks.c.id == task_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_GET_FOR_UPDATE if lock else _GET, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"no task {task_id}")
     return Task.from_row(row)
@@ -293,13 +296,14 @@ def _record(conn: Connection, ledger: Ledger, kind: str, actor: str, task_id: st
 
 def project_submitted(conn: Connection, event: Event) -> None:
     p = event.payload or {}
-    conn.execute(insert(tasks).values(
-        id=p["task"], type=p["type"], subject=p["subject"],
-        payload=canonical_json(p["payload"]), value=Decimal(p["value"]),
-        priority=p["priority"], deadline=p["deadline"], requester=event.actor,
-        state="queued", assignee=None, fencing=0, attempts=0, lease_until=None,
-        fallback_step=0, fallback_used=0, excluded="[]", approval_id=None, result=None,
-        reason="submitted", created_at=event.at, updated_at=event.at))
+    conn.execute(_INSERT, {
+        "id": p["task"], "type": p["type"], "subject": p["subject"],
+        "payload": canonical_json(p["payload"]), "value": Decimal(p["value"]),
+        "priority": p["priority"], "deadline": p["deadline"], "requester": event.actor,
+        "state": "queued", "assignee": None, "fencing": 0, "attempts": 0,
+        "lease_until": None, "fallback_step": 0, "fallback_used": 0, "excluded": "[]",
+        "approval_id": None, "result": None, "reason": "submitted",
+        "created_at": event.at, "updated_at": event.at})
 
 
 def project_change(conn: Connection, event: Event) -> None:
@@ -307,8 +311,7 @@ def project_change(conn: Connection, event: Event) -> None:
     p = event.payload or {}
     changes = p.get("set")
     if changes:
-        conn.execute(update(tasks).where(tasks.c.id == p["task"])
-                     .values(**changes, updated_at=event.at))
+        conn.execute(_UPDATE, {**changes, "updated_at": event.at, "task_id": p["task"]})
 
 
 TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.completed",
