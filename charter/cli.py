@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -61,6 +61,15 @@ def parse_length(text: str, option: str) -> timedelta:
     if not isinstance(length, timedelta):
         fail(f"{option} {text!r} is not a duration such as 4h or 2d")
     return length
+
+
+def unique_id(system: Charter, kind: Literal["task", "approval"], prefix: str) -> str:
+    """The one task or approval id a person's short prefix names, or exit 1."""
+    matches = system.find_ids(kind, prefix)
+    if len(matches) != 1:
+        fail(f"{'no' if not matches else 'several'} {kind}s match {prefix!r}"
+             + ("" if not matches else ": give more of the id"))
+    return matches[0]
 
 
 def open_system(db: str | None) -> Charter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -22,8 +22,10 @@ from charter.cli import (
     open_system,
     out,
     parse_length,
+    unique_id,
 )
 from charter.policy import PolicyEngine, read_policy_files
+from charter.system import Charter
 
 policy_app = typer.Typer(help="Validate and load Cedar policies.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Escalated requests waiting for approval.",
@@ -100,12 +102,8 @@ def _approval_table(found: list[Approval]) -> Table:
     return table
 
 
-def _find(system: Any, approval_id: str) -> Approval:
-    matches = [a for a in system.approvals() if a.id.startswith(approval_id)]
-    if len(matches) != 1:
-        fail(f"{len(matches)} approvals match {approval_id!r}: give more of the id")
-    found: Approval = matches[0]
-    return found
+def _find(system: Charter, approval_id: str) -> Approval:
+    return system.approval(unique_id(system, "approval", approval_id))
 
 
 @approvals_app.command("list")

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from charter.cli import ActorOption, DbOption, app, fail, open_system, out, parse_length
+from charter.cli import (
+    ActorOption,
+    DbOption,
+    app,
+    fail,
+    open_system,
+    out,
+    parse_length,
+    unique_id,
+)
 from charter.system import Charter
 
 tasks_app = typer.Typer(help="Submit and follow tasks.", no_args_is_help=True)
@@ -64,10 +73,7 @@ def tasks_list(state: Annotated[str | None, typer.Option()] = None,
 
 
 def _task_id(system: Charter, prefix: str) -> str:
-    matches = [t.id for t in system.tasks(limit=100000) if t.id.startswith(prefix)]
-    if len(matches) != 1:
-        fail(f"{len(matches)} tasks match {prefix!r}: give more of the id")
-    return str(matches[0])
+    return unique_id(system, "task", prefix)
 
 
 @tasks_app.command("show")

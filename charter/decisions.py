@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from charter.requests import AuthzRequest
@@ -42,7 +42,6 @@ class Decision:
     quorum: int = 1
     notify: tuple[str, ...] = ()
     approval_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -60,8 +59,7 @@ class Decision:
                     "task_type": None if self.request is None else self.request.task_type,
                     "reasons": [reason.to_json() for reason in self.reasons],
                     "approvers": list(self.approvers), "quorum": self.quorum,
-                    "notify": list(self.notify), "approval_id": self.approval_id,
-                    **self.extra}
+                    "notify": list(self.notify), "approval_id": self.approval_id}
         if self.approval_id is not None or self.outcome == "escalate":
             recorded["request_hash"] = self.request_hash
         return recorded

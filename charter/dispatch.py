@@ -53,10 +53,12 @@ class Dispatcher:
                              cost=None if outcome.cost is None else float(outcome.cost),
                              duration_s=outcome.duration_s)
 
-    def candidates(self, conn: Connection, task: Task, now: datetime) -> list[Candidate]:
-        """Every member, each eligible or with the rule that rules it out."""
+    def candidates(self, conn: Connection, task: Task, now: datetime,
+                   held: dict[str, int] | None = None) -> list[Candidate]:
+        """Every member, each eligible or with the rule that rules it out (`held`: the
+        tasks each member holds, when the caller has counted them already)."""
         spec = self.org.task_types[task.type]
-        held = tasks.loads(conn)
+        held = tasks.loads(conn) if held is None else held
         found = []
         for member in self.org.spec.members:
             version = engine_version(self.org, member.id)
@@ -116,8 +118,8 @@ class Dispatcher:
         total (`linear_sum_assignment`) after priority and deadline; tasks nobody is
         eligible for go to a person's queue; the rest wait for free slots."""
         by_id = {task.id: task for task in waiting}
-        slates = {task.id: self.candidates(conn, task, now) for task in waiting}
         held = tasks.loads(conn)
+        slates = {task.id: self.candidates(conn, task, now, held) for task in waiting}
         slots = {m.id: m.capacity - held.get(m.id, 0) for m in self.org.spec.members
                  if m.status == "active" and m.capacity > held.get(m.id, 0)}
         result = self.allocator.assign_batch(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from charter import budgets, orgversions, policyversions, readmodel
 from charter.authority import Authority
@@ -21,7 +21,9 @@ from charter.orgversions import OrgVersion
 from charter.policy import PolicyEngine, read_policy_files
 from charter.secret import ServerSecret
 from charter.settings import Settings
-from charter.store import Store, open_store
+from charter.store import Store, ids_starting, open_store
+from charter.store.schema import approvals as approvals_table
+from charter.store.schema import tasks as tasks_table
 from charter.work import WorkVerbs
 
 
@@ -145,6 +147,13 @@ class Charter(GovernanceVerbs, WorkVerbs):
     def iter_events(self, *, after: int = 0) -> Iterator[Event]:
         with self.store.reading() as conn:
             yield from self.ledger.read(conn, after=after)
+
+    def find_ids(self, kind: Literal["task", "approval"], prefix: str) -> list[str]:
+        """Ids of tasks or approvals starting with `prefix` (two at most: enough to tell
+        whether a short id is unique)."""
+        column = tasks_table.c.id if kind == "task" else approvals_table.c.id
+        with self.store.reading() as conn:
+            return ids_starting(conn, column, prefix)
 
     def redact(self, seq: int, *, actor: str, reason: str) -> Event:
         """Erase event `seq`'s payload (keeping its digest) for an erasure request."""

@@ -13,7 +13,7 @@ from charter.authority import Authority
 from charter.clock import Clock
 from charter.dispatch import Dispatcher
 from charter.governance import Snapshot
-from charter.ledger import Event, Ledger
+from charter.ledger import Ledger
 from charter.memberstats import TrackRecord, track_records
 from charter.org import Org
 from charter.outcomes import Outcome
@@ -82,22 +82,18 @@ class WorkVerbs:
         and why they lost); for a queued task, who would get it now."""
         with self.store.reading() as conn:
             task = tasks.get(conn, task_id)
-        if task.state == "queued":
-            with self.store.reading() as conn:
+            if task.state == "queued":
                 try:
                     choice = self.dispatcher().choose(conn, task, self.clock.now())
                 except NoEligibleMember as refused:
                     return f"if dispatched now: {refused.message} ({refused.details})"
-            return "if dispatched now: " + choice.explain()
-        assigned = [e for e in self.ledger_events_for(task_id) if e.kind == "task.assigned"]
+                return "if dispatched now: " + choice.explain()
+            assigned = list(self.ledger.read(conn, subject=f"task:{task_id}",
+                                             kind="task.assigned"))
         if not assigned or assigned[-1].payload is None:
             return f"task {task_id} was never assigned ({task.state})"
         explained = assigned[-1].payload.get("explanation") or {}
         return str(explained.get("text") or f"assigned by hand to {task.assignee}")
-
-    def ledger_events_for(self, task_id: str) -> list[Event]:
-        with self.store.reading() as conn:
-            return list(self.ledger.read(conn, subject=f"task:{task_id}"))
 
     def _learn(self, outcome: Outcome) -> None:
         if self._dispatcher is not None:

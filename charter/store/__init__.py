@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, insert, select
+from sqlalchemy import Column, Connection, Engine, create_engine, insert, select
 from sqlalchemy.engine import URL
 
 from charter.errors import ConfigurationError
@@ -20,7 +20,7 @@ from charter.settings import Settings
 from charter.store.dialect import Dialect, dialect_for
 from charter.store.schema import ledger_head
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "ids_starting", "open_store"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 GENESIS_HASH = "0" * 64
@@ -76,6 +76,14 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def ids_starting(conn: Connection, column: Column[str], prefix: str,
+                 limit: int = 2) -> list[str]:
+    """Up to `limit` ids in `column` that begin with `prefix` (for short ids typed by
+    people)."""
+    query = select(column).where(column.startswith(prefix, autoescape=True)).limit(limit)
+    return [str(value) for value in conn.execute(query).scalars()]
 
 
 def _alembic_config(conn: Connection | None) -> Config:
