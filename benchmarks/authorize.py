@@ -19,18 +19,20 @@ baselines one after the other (in alternating order), so both sides see the same
 machine, caches and background ledger writer:
 
 1. latency p50/p99 of `Charter.authorize` for an allow (an agent buys within its limit),
-   a deny (an agent buys from a frozen vendor: the forbid applies to every principal, so
-   Charter checks the whole chain and finds nobody permitted) and an escalate (an agent
-   buys above its director's limit: the member and its first three managers are not
-   permitted, the 4th ancestor is the first who is; an approval is opened). Beside each:
+   a deny (an agent buys from a frozen vendor: the forbid never reads the principal, so
+   it stops every approver alike and Charter denies without asking the chain) and an
+   escalate (an agent buys above its director's limit: the member and its first three
+   managers are not permitted, the 4th ancestor is the first who is; an approval is
+   opened). Beside each:
    raw `cedarpy.is_authorized` on the same request with the engine's pre-parsed
    `PolicySet`, `Entities` and `Schema`; for the escalate, ONE raw
    `cedarpy.is_authorized_batch` over the member's chain (the principals Charter
    checks). Escalations are new distinct requests (another agent and amount each time,
    so each opens a new approval); the same escalation repeated (reusing its pending
    approval) is reported beside them. For context, also: the same Cedar work Charter
-   does (one call for the member plus one batch over its chain), and a deny for the CEO
-   (no chain to check).
+   does (one call for the member plus one batch over its chain); a deny that needs the
+   whole chain (an amount over every limit: no forbid, nobody permitted); and a deny for
+   the CEO (no chain to check).
 2. sustained logged decisions: N allow decisions through `Charter.authorize`, then
    `flush_decisions()`, timed end to end; the ledger must then hold them all and verify.
 
@@ -333,6 +335,13 @@ class Requests:
         return make_request(self.generated, self.buyers[number % len(self.buyers)],
                             FROZEN[number % len(FROZEN)], 1 + number % 1000)
 
+    def deny_everywhere(self, number: int) -> Request:
+        """An agent buys above the CEO's limit: no forbid, but nobody in its chain is
+        permitted, which only asking the whole chain shows."""
+        return make_request(self.generated, self.buyers[number % len(self.buyers)],
+                            OPEN_VENDORS[number % len(OPEN_VENDORS)],
+                            LIMITS["ceo"] + 1 + number % 1000)
+
     def deny_at_top(self, number: int) -> Request:
         """The CEO buys from a frozen vendor: forbidden, and nobody above to ask."""
         return make_request(self.generated, "ceo", FROZEN[number % len(FROZEN)],
@@ -395,12 +404,16 @@ def scenarios(requests: Requests, handles: Handles) -> list[Scenario]:
         Scenario("allow", "allow", requests.allow,
                  {"is_authorized": handles.single},
                  {"is_authorized": [allow]}, {"is_authorized": 1.5}),
-        Scenario("deny (frozen vendor: forbid, chain of 5 checked)", "deny", requests.deny,
+        Scenario("deny (frozen vendor: a forbid on everyone)", "deny", requests.deny,
+                 {"is_authorized": handles.single},
+                 {"is_authorized": [deny]}, {"is_authorized": 1.5}),
+        Scenario("deny (over every limit: chain of 5 checked)", "deny",
+                 requests.deny_everywhere,
                  {"is_authorized": handles.single,
                   "is_authorized + batch(chain of 5)": handles.single_and_batch},
                  {"is_authorized": [deny],
                   "is_authorized + batch(chain of 5)": [deny] * 6},
-                 {"is_authorized": 1.5, "is_authorized + batch(chain of 5)": None}),
+                 {"is_authorized": None, "is_authorized + batch(chain of 5)": None}),
         Scenario("deny (same forbid, CEO: no chain to check)", "deny",
                  requests.deny_at_top, {"is_authorized": handles.single},
                  {"is_authorized": [deny]}, {"is_authorized": None}),
@@ -682,10 +695,11 @@ def table(report: Report) -> str:
         f"{report.escalate_trend[0]:,.0f} µs, of the last {TREND} "
         f"{report.escalate_trend[1]:,.0f} µs (pending approvals {WARMUP + 1:,} → "
         f"{report.approvals:,})",
-        "ratio = Charter p50 ÷ raw p50. Targets are judged on the brief's baselines: one",
+        "ratio = Charter p50 ÷ raw p50. Targets are judged on the claim's baselines: one",
         "is_authorized for allow and deny (an agent's deny), ONE is_authorized_batch over",
         "the chain for escalate, on NEW requests (each opens an approval); rows marked -",
-        "are context (the same Cedar work Charter does; a root member; a repeated request).",
+        "are context (the same Cedar work Charter does; a deny only the whole chain can",
+        "show; a root member; a repeated request).",
     ]
     t = report.throughput
     lines += [

@@ -29,8 +29,8 @@ from charter.types import ApprovalRule
 Status = Literal["pending", "approved", "rejected", "expired", "executed"]
 REQUESTED = "approval.requested"
 _INSERT_APPROVAL = insert(approvals)
-_PENDING = select(approvals.c.id).where(approvals.c.request_hash == bindparam("request_hash"),
-                                        approvals.c.status == "pending")
+_PENDING = select(approvals.c.id, approvals.c.approvers).where(
+    approvals.c.request_hash == bindparam("request_hash"), approvals.c.status == "pending")
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,18 @@ class Approval:
                 "votes": [vote.__dict__ for vote in self.votes]}
 
 
-def find_pending(conn: Connection, request_hash: str) -> Approval | None:
+@dataclass(frozen=True)
+class Pending:
+    """The approval already waiting for a request: its id and who may approve it."""
+
+    id: str
+    approvers: tuple[str, ...]
+
+
+def find_pending(conn: Connection, request_hash: str) -> Pending | None:
     """The approval already pending for this exact request, if any."""
-    pending = conn.execute(_PENDING, {"request_hash": request_hash}).first()
-    return None if pending is None else get(conn, pending.id)
+    row = conn.execute(_PENDING, {"request_hash": request_hash}).first()
+    return None if row is None else Pending(row.id, tuple(json.loads(row.approvers)))
 
 
 def requested_draft(decision: Decision, rule: ApprovalRule, now: datetime,
@@ -99,7 +107,7 @@ def open_approval(conn: Connection, ledger: Ledger, clock: Clock, decision: Deci
     the same exact request)."""
     if decision.request is not None and (
             pending := find_pending(conn, decision.request.hash)) is not None:
-        return pending
+        return get(conn, pending.id)
     draft = requested_draft(decision, rule, clock.now(), actor=actor)
     readmodel.record_draft(conn, ledger, draft)
     return get(conn, draft.payload["id"])

@@ -2,8 +2,9 @@
 
 If Cedar permits the member and its autonomy for the task type is `autonomous`: allow.
 If permitted at a lower autonomy: escalate to the supervisor's chain (`supervised`) or
-allow and notify (`notify`). If not permitted and no forbid names the member: a live
-delegation from someone who is permitted allows it. Otherwise the first ancestor in
+allow and notify (`notify`). A forbid that never reads the principal denies outright:
+it would stop every approver alike. If not permitted and no forbid names the member, a
+live delegation from someone who is permitted allows it. Otherwise the first ancestor in
 `reports_to` for whom the same request is permitted is the approver (the chain is
 checked in one batched Cedar call); nobody permitted → deny. Any policy evaluation
 error, or a request Cedar cannot build, denies: Cedar skips a policy that errors, so an
@@ -90,6 +91,11 @@ class Authority:
                if forbidden_by else
                Reason("no-permit", f"no policy permits {request.member} to {request.action} "
                                    f"{request.resource}"))
+        universal = sorted(self.engine.policies.universal_forbids.intersection(forbidden_by))
+        if universal:  # the same forbid would stop every approver: nobody to ask
+            return self._decision(request, "deny", why, Reason(
+                "chain", f"{', '.join(universal)} forbids this to every member alike, so "
+                         "nobody in the chain of command may approve it", tuple(universal)))
         # A delegation lends authority the member lacks; it never lifts a forbid that
         # names the member.
         delegators = [] if forbidden_by else [

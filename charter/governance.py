@@ -156,15 +156,9 @@ class GovernanceVerbs:
         authority = self.authority()
         decision = authority.decide(member, action, resource, context, task_type=task_type,
                                     now=self.clock.now())
-        if decision.outcome == "escalate":
-            assert decision.request is not None
-            with self.store.reading() as conn:
-                pending = approvals.find_pending(conn, decision.request.hash)
-            if pending is None:
-                with self.store.transaction() as conn:
-                    return self._escalate(conn, authority, decision)
-            # The same exact request is already waiting: nothing changes but the record.
-            decision = replace(decision, approval_id=pending.id, approvers=pending.approvers)
+        if decision.outcome == "escalate":  # opens an approval, or finds it waiting
+            with self.store.transaction() as conn:
+                return self._escalate(conn, authority, decision)
         self._decisions.submit(self._decision_draft(decision))
         return decision
 

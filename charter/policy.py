@@ -88,6 +88,9 @@ class CompiledPolicies:
     digest: str
     files: dict[str, str]
     quorums: dict[str, int] = field(default_factory=dict)
+    universal_forbids: frozenset[str] = frozenset()
+    """Forbids that read nothing of the principal: one that denies a request denies it
+    to every member alike."""
 
 
 def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
@@ -134,7 +137,30 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
     quorums = {policy_id: int(statement.annotations["quorum"])
                for policy_id, statement in statements.items()
                if statement.annotations.get("quorum", "").isdigit()}
-    return CompiledPolicies(policy_set, statements, digest(files), dict(files), quorums)
+    universal = frozenset(policy_id for policy_id, policy in static.items()
+                          if _forbids_everyone(policy))
+    return CompiledPolicies(policy_set, statements, digest(files), dict(files), quorums,
+                            universal)
+
+
+def _forbids_everyone(policy: dict[str, Any]) -> bool:
+    """Whether a policy (Cedar's JSON form) is a forbid whose scope and conditions never
+    look at the principal, so it matches every member or none."""
+    scope = policy.get("principal") or {}
+    any_member = scope.get("op") == "All" or (
+        scope.get("op") == "is" and scope.get("entity_type") == "Member"
+        and "in" not in scope)
+    return (policy.get("effect") == "forbid" and any_member
+            and not _mentions_principal(policy.get("conditions") or []))
+
+
+def _mentions_principal(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("Var") == "principal" or any(
+            _mentions_principal(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_mentions_principal(item) for item in node)
+    return False
 
 
 class PolicyEngine:

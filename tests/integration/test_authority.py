@@ -101,3 +101,17 @@ def test_forbid_overrides_permit(acme: Charter):
                               {"amount": 300})
     assert decision.outcome == "deny"
     assert decision.reasons[0].policies == ("frozen-vendors-blocked",)
+
+
+def test_a_forbid_blind_to_the_principal_denies_without_asking_the_chain(acme: Charter):
+    # frozen-vendors-blocked never reads the principal: every approver would be
+    # forbidden alike, so the decision says so instead of walking the chain
+    decision = acme.authorize("buyer-bot-1", "purchase.create", "Vendor::initech",
+                              {"amount": 300})
+    assert decision.outcome == "deny"
+    assert [r.kind for r in decision.reasons] == ["forbid", "chain"]
+    assert "every member alike" in decision.reasons[1].message
+    # a forbid that reads the principal still leaves the chain to be asked
+    decision = acme.authorize("support-bot", "memory.read", PAYROLL, {})
+    assert decision.outcome == "deny"
+    assert "every member alike" not in decision.explain()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cedarpy
 import pytest
 
-from charter.policy import PolicyInvalid, split_statements
+from charter.cedarschema import schema_text
+from charter.policy import PolicyInvalid, compile_policies, split_statements
 from charter.system import Charter
 
 GOOD = '''// A comment; with a semicolon and a "quote"
@@ -101,3 +103,20 @@ def test_empty_policy_folder_denies_everything(system: Charter, workspace: Path)
     decision = system.authorize("dana.whitfield", "purchase.create", "Vendor::globex",
                                 {"amount": 1})
     assert decision.outcome == "deny"
+
+
+def test_forbids_blind_to_the_principal_are_told_apart(acme: Charter):
+    org = acme.org
+    schema = cedarpy.Schema.from_str(schema_text(org))
+    text = (
+        '@id("everyone") forbid (principal, action, resource is Vendor) '
+        "when { resource.frozen };\n"
+        '@id("any-member") forbid (principal is Member, action, resource is Vendor) '
+        "when { resource.frozen };\n"
+        '@id("reads-principal") forbid (principal, action, resource is Vendor) '
+        'when { resource.frozen && principal.kind == "ai" };\n'
+        '@id("scoped") forbid (principal in Role::"buyer", action, resource is Vendor) '
+        "when { resource.frozen };\n"
+        '@id("a-permit") permit (principal, action, resource is Vendor);\n')
+    compiled = compile_policies({"p.cedar": text}, schema)
+    assert compiled.universal_forbids == {"everyone", "any-member"}
