@@ -259,6 +259,9 @@ def db_settings() -> None:
 def main() -> None:
     """Run the CLI: exit 0 ok, 1 when Charter refuses or fails, 2 on usage errors."""
     import charter.cli_governance
+    import charter.cli_leases
+    import charter.cli_memory
+    import charter.cli_proposals
     import charter.cli_work  # noqa: F401 - registers its commands on `app`
 
     try:

@@ -16,9 +16,12 @@ from charter import (
     autonomy,
     budgets,
     delegations,
+    leases,
+    memory,
     orgversions,
     outcomes,
     policyversions,
+    proposals,
     tasks,
 )
 from charter.ledger import Event, EventDraft, Ledger
@@ -37,6 +40,9 @@ PROJECTORS: dict[str, Projector] = {
     outcomes.RECORDED: outcomes.project_recorded,
     autonomy.PROMOTED: autonomy.project_change,
     autonomy.DEMOTED: autonomy.project_change,
+    **leases.PROJECTORS,
+    **proposals.PROJECTORS,
+    **memory.PROJECTORS,
 }
 """What each event kind does to the read tables (kinds not listed change none)."""
 

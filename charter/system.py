@@ -15,10 +15,13 @@ from charter.clock import Clock, SystemClock
 from charter.decisionlog import DecisionLog
 from charter.errors import Conflict, NoOrgLoaded
 from charter.governance import GovernanceVerbs, Snapshot
+from charter.leaseverbs import LeaseVerbs
 from charter.ledger import Checkpoint, Event, Ledger, VerifyReport
+from charter.memoryverbs import MemoryVerbs
 from charter.org import Org, read_org
 from charter.orgversions import OrgVersion
 from charter.policy import PolicyEngine, read_policy_files
+from charter.proposalverbs import ProposalVerbs
 from charter.secret import ServerSecret
 from charter.settings import Settings
 from charter.store import Store, ids_starting, open_store
@@ -27,7 +30,7 @@ from charter.store.schema import tasks as tasks_table
 from charter.work import WorkVerbs
 
 
-class Charter(GovernanceVerbs, WorkVerbs):
+class Charter(GovernanceVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs, MemoryVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 

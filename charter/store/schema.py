@@ -222,8 +222,84 @@ autonomy_levels = Table(
     Column("evidence", Text, nullable=False, comment="JSON: n, bound, threshold"),
 )
 
+lease_tokens = Table(
+    "lease_tokens", metadata,
+    Column("resource", String(256), primary_key=True),
+    Column("token", BigInteger, nullable=False,
+           comment="the last fencing token granted on this resource; never goes back"),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("resource", String(256), nullable=False),
+    Column("member", String(64), nullable=False),
+    Column("mode", String(16), nullable=False, comment="exclusive|shared"),
+    Column("token", BigInteger, nullable=False),
+    Column("task_id", String(36), nullable=True,
+           comment="the task it was taken for: released when that task fails or expires"),
+    Column("acquired_at", TIMESTAMP, nullable=False),
+    Column("expires_at", TIMESTAMP, nullable=False),
+    Index("ix_leases_resource", "resource"),
+    Index("ix_leases_member", "member"),
+    Index("ix_leases_task", "task_id"),
+)
+
+proposals = Table(
+    "proposals", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("task_type", String(64), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("value", Text, nullable=False, comment="canonical JSON"),
+    Column("member", String(64), nullable=False),
+    Column("confidence", Float, nullable=True),
+    Column("rationale", Text, nullable=False),
+    Column("status", String(16), nullable=False,
+           comment="open|agreed|won|lost|escalated"),
+    Column("resolution_id", String(36), nullable=True),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Index("ix_proposals_subject_key", "subject", "key", "created_at"),
+)
+
+resolutions = Table(
+    "resolutions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("task_type", String(64), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("rule", String(16), nullable=False, comment="authority|track_record|escalate"),
+    Column("status", String(16), nullable=False, comment="decided|escalated"),
+    Column("winner", String(36), nullable=True, comment="the winning proposal"),
+    Column("losers", Text, nullable=False, comment="JSON list of proposal ids"),
+    Column("evidence", Text, nullable=False, comment="JSON: what the rule weighed"),
+    Column("approval_id", String(36), nullable=True),
+    Column("at", TIMESTAMP, nullable=False),
+    Index("ix_resolutions_subject_key", "subject", "key"),
+)
+
+memories = Table(
+    "memories", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("seq", BigInteger, nullable=False, unique=True,
+           comment="the ledger event that stored it (its full-text row id on SQLite)"),
+    Column("subject", String(256), nullable=False),
+    Column("member", String(64), nullable=True,
+           comment="set for memory private to one member"),
+    Column("kind", String(16), nullable=False, comment="fact|note|summary"),
+    Column("text", Text, nullable=False),
+    Column("tags", Text, nullable=False, comment="JSON list"),
+    Column("by", String(64), nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Index("ix_memories_subject", "subject"),
+    Index("ix_memories_member", "member"),
+)
+"""Full-text search over `text` is the dialect's: an FTS5 table kept by triggers on
+SQLite, a generated `tsvector` column with a GIN index on PostgreSQL (migration 0004)."""
+
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
-    approvals, approval_votes, tasks, outcomes, autonomy_levels,
+    approvals, approval_votes, tasks, outcomes, autonomy_levels, lease_tokens, leases,
+    proposals, resolutions, memories,
 )
 """Tables rebuilt from the ledger by a replay (in an order that respects references)."""

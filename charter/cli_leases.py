@@ -1,0 +1,3 @@
+"""`charter leases` commands."""
+
+from __future__ import annotations

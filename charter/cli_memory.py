@@ -1,0 +1,3 @@
+"""`charter memory` commands."""
+
+from __future__ import annotations

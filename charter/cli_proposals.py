@@ -1,0 +1,3 @@
+"""`charter proposals` commands."""
+
+from __future__ import annotations

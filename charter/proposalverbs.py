@@ -1,0 +1,7 @@
+"""Proposal verbs of the `Charter` facade."""
+
+from __future__ import annotations
+
+
+class ProposalVerbs:
+    """Mixed into `Charter`; expects its store, ledger and clock."""
