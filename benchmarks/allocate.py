@@ -1,6 +1,6 @@
 """What does allocation cost? The allocator and the task path against bare baselines.
 
-The claims measured (issue 4, acceptance 6), each beside a baseline timed in the same run:
+The claims measured, each beside a baseline timed in the same run:
 
 1. choosing among 1,000 eligible members: `Allocator.choose` with the `learned` strategy
    (Thompson sampling on expected utility) for one task over 1,000 eligible `Candidate`s,

@@ -2,9 +2,13 @@
 
 from charter.clock import Clock, ManualClock, SystemClock
 from charter.errors import CharterError
+from charter.handoff import HandoffPacket
+from charter.leases import Lease
 from charter.ledger import Checkpoint, Event, VerifyReport
+from charter.memory import Memory
 from charter.org import Org, read_org
 from charter.orgversions import OrgVersion
+from charter.proposals import Proposal, Resolution
 from charter.settings import Settings
 from charter.system import Charter, open_charter
 
@@ -18,9 +22,14 @@ __all__ = [
     "Checkpoint",
     "Clock",
     "Event",
+    "HandoffPacket",
+    "Lease",
     "ManualClock",
+    "Memory",
     "Org",
     "OrgVersion",
+    "Proposal",
+    "Resolution",
     "Settings",
     "SystemClock",
     "VerifyReport",

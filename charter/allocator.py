@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped, unused-ignore]
 
 from charter.errors import Conflict
 from charter.learning import Learner
@@ -302,6 +301,10 @@ def _best_matching(score: np.ndarray, bonus: np.ndarray) -> list[tuple[int, int]
     # urgent tasks that can be assigned, then the best scores among them. Pairs that are
     # not allowed weigh 0, as if left unmatched.
     weight = np.where(allowed, scaled + bonus[:, None], 0.0)
+    # Imported here: scipy.optimize takes over half a second to load, and most commands
+    # never assign in batch.
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped, unused-ignore]
+
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return [(r, c) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
             if allowed[r, c]]

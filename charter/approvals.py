@@ -230,11 +230,13 @@ def get(conn: Connection, approval_id: str, *, lock: bool = False) -> Approval:
                     row.on_timeout, votes)
 
 
-def listing(conn: Connection, *, status: str | None = None,
-            approver: str | None = None) -> list[Approval]:
+def listing(conn: Connection, *, status: str | None = None, approver: str | None = None,
+            task_id: str | None = None) -> list[Approval]:
     query = select(approvals.c.id).order_by(approvals.c.created_at, approvals.c.id)
     if status is not None:
         query = query.where(approvals.c.status == status)
+    if task_id is not None:
+        query = query.where(approvals.c.task_id == task_id)
     found = [get(conn, approval_id) for approval_id in conn.execute(query).scalars()]
     if approver is not None:
         found = [a for a in found if approver in a.approvers]
@@ -248,7 +250,8 @@ def _project_requested(conn: Connection, event: Event) -> None:
         "request": canonical_json(p["request"]), "requester": p["requester"],
         "approvers": json.dumps(p["approvers"]), "quorum": p["quorum"], "status": "pending",
         "reasons": json.dumps(p["reasons"]), "created_at": event.at, "sla_at": p["sla_at"],
-        "expires_at": p["expires_at"], "on_timeout": p["on_timeout"]})
+        "expires_at": p["expires_at"], "on_timeout": p["on_timeout"],
+        "task_id": p["request"].get("task")})
 
 
 def _project_voted(conn: Connection, event: Event) -> None:

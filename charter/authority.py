@@ -42,10 +42,13 @@ class Authority:
 
     def decide(self, member: str, action: str, resource: str | dict[str, str],
                context: Any = None, *, task_type: str | None = None,
-               now: datetime, autonomy: AutonomyLevel | None = None) -> Decision:
-        """The decision for one request at time `now` (for delegations' expiry)."""
+               now: datetime, autonomy: AutonomyLevel | None = None,
+               task: str | None = None) -> Decision:
+        """The decision for one request at time `now` (for delegations' expiry), made
+        for `task` when given."""
         try:
-            request = build_request(self.org, member, action, resource, context, task_type)
+            request = build_request(self.org, member, action, resource, context, task_type,
+                                    task)
         except RequestInvalid as error:
             return Decision("deny", member, action, str(resource),
                             context if isinstance(context, dict) else {},

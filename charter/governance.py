@@ -149,13 +149,14 @@ class GovernanceVerbs:
 
     def authorize(self, member: str, action: str, resource: str | dict[str, str],
                   context: dict[str, Any] | None = None, *,
-                  task_type: str | None = None) -> Decision:
+                  task_type: str | None = None, task_id: str | None = None) -> Decision:
         """May `member` do `action` on `resource` with `context`? Allow, deny, or
         escalate to approvers (an approval is opened); always with reasons. Every
-        decision is recorded in the ledger."""
+        decision is recorded in the ledger. With `task_id`, the request (and so its
+        approval) is bound to that task."""
         authority = self.authority()
         decision = authority.decide(member, action, resource, context, task_type=task_type,
-                                    now=self.clock.now())
+                                    now=self.clock.now(), task=task_id)
         if decision.outcome == "escalate":  # opens an approval, or finds it waiting
             with self.store.transaction() as conn:
                 return self._escalate(conn, authority, decision)
@@ -199,10 +200,12 @@ class GovernanceVerbs:
 
     # -- approvals ---------------------------------------------------------------------
 
-    def approvals(self, *, status: str | None = None,
-                  approver: str | None = None) -> list[Approval]:
+    def approvals(self, *, status: str | None = None, approver: str | None = None,
+                  task_id: str | None = None) -> list[Approval]:
+        """Approvals, oldest first: by status, by who may approve, by task."""
         with self.store.reading() as conn:
-            return approvals.listing(conn, status=status, approver=approver)
+            return approvals.listing(conn, status=status, approver=approver,
+                                     task_id=task_id)
 
     def approval(self, approval_id: str) -> Approval:
         with self.store.reading() as conn:
@@ -222,12 +225,13 @@ class GovernanceVerbs:
     def execute_approved(self, approval_id: str, member: str, action: str,
                          resource: str | dict[str, str],
                          context: dict[str, Any] | None = None, *,
-                         task_type: str | None = None) -> Decision:
+                         task_type: str | None = None,
+                         task_id: str | None = None) -> Decision:
         """Act on an approved request, once: the request must be exactly the one that
-        was approved (same member, action, resource, context)."""
+        was approved (same member, action, resource, context, task)."""
         authority = self.authority()
         decision = authority.decide(member, action, resource, context, task_type=task_type,
-                                    now=self.clock.now())
+                                    now=self.clock.now(), task=task_id)
         if decision.request is None:
             return decision
         with self.store.transaction() as conn:
@@ -405,7 +409,7 @@ def _next_permitted(authority: Authority, approval: Approval, now: datetime) -> 
             return candidate
         decision = authority.decide(candidate, request["action"], request["resource"],
                                     request["context"], task_type=request.get("task_type"),
-                                    now=now, autonomy="autonomous")
+                                    now=now, autonomy="autonomous", task=request.get("task"))
         if decision.outcome == "allow":
             return candidate
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,3 +207,14 @@ def _invalid(source: str, problems: list[SourceProblem]) -> OrgInvalid:
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
     return OrgInvalid(f"{source} is not valid ({count}); nothing was changed:\n{listing}",
                       details=[_as_dict(problem) for problem in problems])
+
+
+def common_managers(org: Org, member_ids: Iterable[str]) -> list[str]:
+    """The managers above every one of `member_ids`, nearest first: the first is their
+    lowest common manager. Never one of the members themselves (nobody is in their own
+    chain of command); empty when they meet nowhere, e.g. one of them tops the chain."""
+    chains = [org.chain_of_command(member) for member in dict.fromkeys(member_ids)]
+    if not chains:
+        return []
+    shared = set(chains[0]).intersection(*chains[1:])
+    return [manager for manager in chains[0] if manager in shared]

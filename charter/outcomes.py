@@ -104,13 +104,13 @@ def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success:
                    quality, spent, duration_s, verified, reported_by, event.at)
 
 
-def listing(conn: Connection, *, member: str | None = None,
-            task_type: str | None = None) -> list[Outcome]:
+def listing(conn: Connection, *, member: str | None = None, task_type: str | None = None,
+            task_id: str | None = None) -> list[Outcome]:
     query = select(outcomes).order_by(outcomes.c.at, outcomes.c.id)
-    if member is not None:
-        query = query.where(outcomes.c.member == member)
-    if task_type is not None:
-        query = query.where(outcomes.c.task_type == task_type)
+    for column, value in (("member", member), ("task_type", task_type),
+                          ("task_id", task_id)):
+        if value is not None:
+            query = query.where(outcomes.c[column] == value)
     return [Outcome.from_row(row) for row in conn.execute(query)]
 
 

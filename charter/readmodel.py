@@ -7,48 +7,55 @@ read tables hold nothing the ledger does not explain, and `rebuild` can recreate
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, delete
 
-from charter import (
-    approvals,
-    autonomy,
-    budgets,
-    delegations,
-    leases,
-    memory,
-    orgversions,
-    outcomes,
-    policyversions,
-    proposals,
-    tasks,
-)
 from charter.ledger import Event, EventDraft, Ledger
 from charter.store.schema import READ_TABLES
 
 Projector = Callable[[Connection, Event], None]
 
-PROJECTORS: dict[str, Projector] = {
-    orgversions.ORG_LOADED: orgversions.project_org_loaded,
-    policyversions.POLICY_LOADED: policyversions.project_policy_loaded,
-    delegations.GRANTED: delegations.project_granted,
-    delegations.REVOKED: delegations.project_revoked,
-    **approvals.PROJECTORS,
-    **budgets.PROJECTORS,
-    **tasks.PROJECTORS,
-    outcomes.RECORDED: outcomes.project_recorded,
-    autonomy.PROMOTED: autonomy.project_change,
-    autonomy.DEMOTED: autonomy.project_change,
-    **leases.PROJECTORS,
-    **proposals.PROJECTORS,
-    **memory.PROJECTORS,
-}
-"""What each event kind does to the read tables (kinds not listed change none)."""
+
+@cache
+def projectors() -> dict[str, Projector]:
+    """What each event kind does to the read tables (kinds not listed change none).
+
+    Built on first use: the concept modules record their events through this module, so
+    importing them here at load time would make the order of imports matter."""
+    from charter import (
+        approvals,
+        autonomy,
+        budgets,
+        delegations,
+        leases,
+        memory,
+        orgversions,
+        outcomes,
+        policyversions,
+        proposals,
+        tasks,
+    )
+    return {
+        orgversions.ORG_LOADED: orgversions.project_org_loaded,
+        policyversions.POLICY_LOADED: policyversions.project_policy_loaded,
+        delegations.GRANTED: delegations.project_granted,
+        delegations.REVOKED: delegations.project_revoked,
+        **approvals.PROJECTORS,
+        **budgets.PROJECTORS,
+        **tasks.PROJECTORS,
+        outcomes.RECORDED: outcomes.project_recorded,
+        autonomy.PROMOTED: autonomy.project_change,
+        autonomy.DEMOTED: autonomy.project_change,
+        **leases.PROJECTORS,
+        **proposals.PROJECTORS,
+        **memory.PROJECTORS,
+    }
 
 
 def apply(conn: Connection, event: Event) -> None:
-    projector = PROJECTORS.get(event.kind)
+    projector = projectors().get(event.kind)
     if projector is not None:
         projector(conn, event)
 

@@ -40,6 +40,9 @@ class AuthzRequest:
     context: dict[str, Any]
     cedar_context: dict[str, Any]
     task_type: str | None
+    task: str | None = None
+    """The task the request is made for, if any: its approval is then bound to that task
+    too, and shows in the task's hand-off packet."""
 
     @cached_property
     def hash(self) -> str:
@@ -55,8 +58,9 @@ class AuthzRequest:
         return {"type": self.resource_type, "id": self.resource_id}
 
     def to_json(self) -> dict[str, Any]:
-        return {"member": self.member, "action": self.action, "resource": self.resource,
+        body = {"member": self.member, "action": self.action, "resource": self.resource,
                 "context": self.context, "task_type": self.task_type}
+        return body if self.task is None else {**body, "task": self.task}
 
 
 def parse_resource(org: Org, action: str, resource: str | dict[str, str]) -> tuple[str, str]:
@@ -145,7 +149,8 @@ def check_context(org: Org, action: str,
 
 
 def build_request(org: Org, member: str, action: str, resource: str | dict[str, str],
-                  context: Any, task_type: str | None = None) -> AuthzRequest:
+                  context: Any, task_type: str | None = None,
+                  task: str | None = None) -> AuthzRequest:
     """Check a request against the org; raise `RequestInvalid` with the reason."""
     if member not in org.members:
         raise RequestInvalid(f"no member {member!r} in org {org.id}")
@@ -163,5 +168,7 @@ def build_request(org: Org, member: str, action: str, resource: str | dict[str, 
     type_name, item = parse_resource(org, action, resource)
     plain_context, cedar_context = check_context(org, action,
                                                  context if context is not None else {})
+    if task is not None and (not isinstance(task, str) or not 0 < len(task) <= 36):
+        raise RequestInvalid(f"a task id is 1 to 36 characters, got {task!r}")
     return AuthzRequest(member, action, type_name, item, plain_context, cedar_context,
-                        task_type)
+                        task_type, task)

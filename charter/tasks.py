@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
@@ -27,6 +27,9 @@ from charter.fallback import next_move
 from charter.ledger import Event, Ledger, format_time
 from charter.org import Org
 from charter.store.schema import tasks
+
+if TYPE_CHECKING:
+    from charter.handoff import HandoffPacket
 
 OPEN_STATES = ("queued", "assigned", "running", "awaiting_approval")
 HELD_STATES = ("assigned", "running", "awaiting_approval")
@@ -80,6 +83,9 @@ class Claim:
     task: Task
     fencing: int
     lease_until: str
+    handoff: HandoffPacket | None = None
+    """For a task that was tried before: the earlier attempts, approvals and the subject's
+    memories (see `charter.handoff`)."""
 
 
 def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_type: str,

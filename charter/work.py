@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from charter import autonomy, outcomes, tasks
+from charter import autonomy, leases, outcomes, tasks
 from charter.allocator import NoEligibleMember
 from charter.authority import Authority
 from charter.clock import Clock
 from charter.dispatch import Dispatcher
 from charter.governance import Snapshot
+from charter.handoff import HandoffPacket, build_packet
 from charter.ledger import Ledger
 from charter.memberstats import TrackRecord, track_records
 from charter.org import Org
@@ -118,10 +120,26 @@ class WorkVerbs:
                                 strategy=strategy)
 
     def claim_next(self, member: str) -> Claim | None:
-        """Start the member's most urgent assigned task (None when it has none)."""
+        """Start the member's most urgent assigned task (None when it has none). A task
+        that was tried before comes with its hand-off packet."""
         org = self._require_org()
+        authority = self.authority()
         with self.store.transaction() as conn:
-            return tasks.claim_next(conn, self.ledger, self.clock, org, member)
+            claim = tasks.claim_next(conn, self.ledger, self.clock, org, member)
+            if claim is None or claim.task.attempts <= 1:
+                return claim
+            packet = build_packet(conn, self.ledger, authority, claim.task, member,
+                                  now=self.clock.now())
+            return replace(claim, handoff=packet)
+
+    def handoff(self, task_id: str, *, holder: str | None = None) -> HandoffPacket:
+        """What the next holder of the task gets: earlier attempts with their outcomes
+        and reasons, the approvals asked for it, and the subject's memories that
+        `holder` (default: the assignee) may read."""
+        authority = self.authority()
+        with self.store.reading() as conn:
+            return build_packet(conn, self.ledger, authority, tasks.get(conn, task_id),
+                                holder, now=self.clock.now())
 
     def heartbeat(self, task_id: str, *, member: str, fencing: int) -> str:
         org = self._require_org()
@@ -150,20 +168,31 @@ class WorkVerbs:
         with self.store.transaction() as conn:
             moved = tasks.fail(conn, self.ledger, org, task_id, member=member, fencing=fencing,
                                reason=reason)
+            leases.release_task_leases(conn, self.ledger, self.clock, task_id,
+                                       f"attempt by {member} failed: {reason}")
             outcome = outcomes.record(conn, self.ledger, org, task_id, success=False,
                                       reported_by=member, cost=cost, member=member)
         self._learn(outcome)
         return moved
 
     def cancel_task(self, task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
+        """Cancel an open task; the resource leases taken for it are released."""
         with self.store.transaction() as conn:
-            return tasks.cancel(conn, self.ledger, task_id, actor=actor, reason=reason)
+            cancelled = tasks.cancel(conn, self.ledger, task_id, actor=actor, reason=reason)
+            leases.release_task_leases(conn, self.ledger, self.clock, task_id,
+                                       f"task cancelled by {actor}: {reason}")
+            return cancelled
 
     def expire_tasks(self) -> list[Task]:
-        """Re-route tasks whose lease ran out; fail those that missed their deadline."""
+        """Re-route tasks whose lease ran out (releasing the resource leases taken for
+        them); fail those that missed their deadline."""
         org = self._require_org()
         with self.store.transaction() as conn:
-            return tasks.expire(conn, self.ledger, self.clock, org)
+            changed = tasks.expire(conn, self.ledger, self.clock, org)
+            for task in changed:
+                leases.release_task_leases(conn, self.ledger, self.clock, task.id,
+                                           "the task's lease expired")
+            return changed
 
     def record_outcome(self, task_id: str, *, success: bool, reported_by: str,
                        verified: bool = False, quality: float | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Select, event, select, text
@@ -14,6 +15,20 @@ from charter.store.schema import ledger_head
 
 _HEAD = select(ledger_head).where(ledger_head.c.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_MEMORY_COLUMNS = ('m.id, m.seq, m.subject, m.member, m.kind, m.text, m.tags, m."by", '
+                   "m.created_at")
+SQLITE_SEARCH_MEMORIES = text(
+    f"SELECT {_MEMORY_COLUMNS}, ranked.score FROM ("
+    "SELECT rowid AS seq, -bm25(memories_fts) AS score FROM memories_fts "
+    "WHERE memories_fts MATCH :match "
+    # `+rowid`: test each match against the subject's few rows, rather than run the
+    # full-text query once per row (bm25 would recount every term's documents each time)
+    "AND +rowid IN (SELECT seq FROM memories WHERE subject = :subject "
+    "AND (member IS NULL OR member = :reader)) "
+    "ORDER BY score DESC, rowid DESC LIMIT :limit"
+    ") AS ranked JOIN memories AS m ON m.seq = ranked.seq "
+    "ORDER BY ranked.score DESC, ranked.seq DESC")
+"""SQLite's ranked memory search (named parameters: match, subject, reader, limit)."""
 
 READ_ONLY = "charter_read_only"
 """Execution option marking a connection that only reads (SQLite: deferred BEGIN)."""
@@ -48,6 +63,25 @@ class Dialect(Protocol):
         """`query`, made to take rows no concurrent claimer holds, skipping held ones."""
         ...
 
+    def search_memories(self, conn: Connection, terms: Sequence[str], *, subject: str,
+                        reader: str | None, limit: int) -> list[Row[Any]]:
+        """The `memories` rows of `subject` that match any of `terms` (each searched as
+        plain words, never as query syntax) and that `reader` may see (shared ones, and
+        those private to `reader`), most relevant first, each with its relevance in a
+        `score` column (higher is more relevant; comparable within one search only)."""
+        ...
+
+    def purge_search_index(self, conn: Connection) -> None:
+        """Drop the terms of deleted memories from the full-text index's storage, in
+        `conn`'s transaction (an index may keep them until its segments are merged)."""
+        ...
+
+    def flush_erasures(self, engine: Engine) -> bool:
+        """After a transaction that erased text has committed: make sure the erased bytes
+        survive in no file the database keeps beside its tables. False when that could
+        not be completed now (it then completes at a later checkpoint)."""
+        ...
+
 
 class SQLiteDialect:
     """One writer at a time: every write transaction starts with BEGIN IMMEDIATE."""
@@ -73,6 +107,9 @@ class SQLiteDialect:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # Deleted content (a forgotten memory, a redacted payload) is overwritten
+            # with zeros instead of lingering in free space in the file.
+            cursor.execute("PRAGMA secure_delete = ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -97,6 +134,31 @@ class SQLiteDialect:
 
     def claim_rows(self, query: _Query) -> _Query:
         return query
+
+    def search_memories(self, conn: Connection, terms: Sequence[str], *, subject: str,
+                        reader: str | None, limit: int) -> list[Row[Any]]:
+        if not terms:
+            return []
+        # Every term is an FTS5 string ("…", quotes doubled): the user's text is never
+        # read as query syntax. Any term may match; bm25 ranks those matching more.
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        return list(conn.execute(SQLITE_SEARCH_MEMORIES, {
+            "match": match, "subject": subject, "reader": reader, "limit": limit}))
+
+    def purge_search_index(self, conn: Connection) -> None:
+        # FTS5 (before 3.42's secure-delete) records a delete as a tombstone and keeps
+        # the terms in older segments; 'optimize' merges them all, dropping both.
+        conn.exec_driver_sql("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+
+    def flush_erasures(self, engine: Engine) -> bool:
+        # The WAL still holds the pages as they were before the erasure: copy it into
+        # the database file and truncate it. Outside any transaction, so on the driver
+        # connection (SQLAlchemy would BEGIN first).
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return bool(busy == 0)
 
 
 class PostgresDialect:
@@ -133,6 +195,31 @@ class PostgresDialect:
     def claim_rows(self, query: _Query) -> _Query:
         # Several nodes claim at once: each takes a row nobody holds, none waits.
         return query.with_for_update(skip_locked=True)
+
+    def search_memories(self, conn: Connection, terms: Sequence[str], *, subject: str,
+                        reader: str | None, limit: int) -> list[Row[Any]]:
+        if not terms:
+            return []
+        # One bound plainto_tsquery per term, OR-ed (||): user text is never parsed as
+        # tsquery syntax, and any term may match; ts_rank ranks those matching more.
+        query = " || ".join(f"plainto_tsquery('english', :term{i})" for i in range(len(terms)))
+        statement = text(
+            f"SELECT {_MEMORY_COLUMNS}, ts_rank(m.search, q.query) AS score "
+            f"FROM memories AS m, (SELECT {query} AS query) AS q "
+            "WHERE m.subject = :subject AND (m.member IS NULL OR m.member = :reader) "
+            "AND m.search @@ q.query ORDER BY score DESC, m.seq DESC LIMIT :limit")
+        values: dict[str, Any] = {f"term{i}": term for i, term in enumerate(terms)}
+        return list(conn.execute(statement, {**values, "subject": subject,
+                                             "reader": reader, "limit": limit}))
+
+    def purge_search_index(self, conn: Connection) -> None:
+        # The tsvector is a column of the memory's own row: it goes with the row.
+        return None
+
+    def flush_erasures(self, engine: Engine) -> bool:
+        # Deleted row versions stay in the table's pages until (auto)vacuum reclaims
+        # them; no query can read them.
+        return True
 
 
 def dialect_for(url: str) -> tuple[Dialect, URL]:

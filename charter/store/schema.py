@@ -153,8 +153,10 @@ approvals = Table(
     Column("on_timeout", String(16), nullable=False, comment="deny|escalate"),
     Column("decided_at", TIMESTAMP, nullable=True),
     Column("executed_at", TIMESTAMP, nullable=True),
+    Column("task_id", String(36), nullable=True, comment="the task the request was made for"),
     Index("ix_approvals_status", "status"),
     Index("ix_approvals_request_hash_status", "request_hash", "status"),
+    Index("ix_approvals_task", "task_id"),
 )
 
 approval_votes = Table(

@@ -5,18 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.acceptance.test_cli import run
-
-
-@pytest.fixture
-def loaded(tmp_path: Path) -> Path:
-    assert run("init", "acme", cwd=tmp_path).returncode == 0
-    workspace = tmp_path / "acme"
-    loaded = run("org", "load", cwd=workspace)
-    assert loaded.returncode == 0, loaded.stderr
-    return workspace
 
 
 def test_authorize_exit_codes_and_reasons(loaded: Path):

@@ -5,19 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from charter import Settings
 from charter.system import open_charter
 from tests.acceptance.test_cli import run
-
-
-@pytest.fixture
-def loaded(tmp_path: Path) -> Path:
-    assert run("init", "acme", cwd=tmp_path).returncode == 0
-    workspace = tmp_path / "acme"
-    assert run("org", "load", cwd=workspace).returncode == 0
-    return workspace
 
 
 def test_submit_list_show_cancel(loaded: Path):

@@ -160,3 +160,23 @@ def test_warnings_do_not_reject(tmp_path: Path):
                         "    capacity: 3\n    autonomy: {write_doc: autonomous}\n")
     org = read_org(write(tmp_path, text))
     assert any("above the task type's ceiling" in warning for warning in org.warnings)
+
+
+def test_common_managers_meet_at_the_lowest_shared_manager():
+    from charter.org import common_managers
+
+    org = read_org(EXAMPLE)
+    # two agents under one lead meet at the lead, then climb together
+    assert common_managers(org, ["buyer-bot-1", "buyer-bot-2"]) == [
+        "james.liu", "sofia.alvarez", "priya.raman", "dana.whitfield"]
+    # a manager and its report meet above the manager, never at a member of the set
+    assert common_managers(org, ["pricing-bot", "nina.kapoor"])[0] == "priya.raman"
+    # different departments meet higher up
+    assert common_managers(org, ["nina.kapoor", "marcus.okafor"]) == ["dana.whitfield"]
+    assert common_managers(org, ["triage-bot", "ap-bot-1", "buyer-bot-1"]) == [
+        "dana.whitfield"]
+    # one member alone: its own managers; the top of the chain meets nobody
+    assert common_managers(org, ["pricing-bot"]) == ["nina.kapoor", "priya.raman",
+                                                     "dana.whitfield"]
+    assert common_managers(org, ["dana.whitfield", "nina.kapoor"]) == []
+    assert common_managers(org, []) == []

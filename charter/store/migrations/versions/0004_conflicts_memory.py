@@ -1,5 +1,5 @@
 """Conflicts and memory: leases with fencing tokens, proposals and their resolutions,
-memories with full-text search.
+memories with full-text search; approvals remember the task they were made for.
 
 Revision ID: 0004
 Revises: 0003
@@ -36,6 +36,9 @@ _POSTGRES_FTS = (
 
 
 def upgrade() -> None:
+    op.add_column("approvals", sa.Column("task_id", sa.String(36), nullable=True,
+                                         comment="the task the request was made for"))
+    op.create_index("ix_approvals_task", "approvals", ["task_id"])
     op.create_table(
         "lease_tokens",
         sa.Column("resource", sa.String(256), primary_key=True),
@@ -130,3 +133,5 @@ def downgrade() -> None:
     op.drop_index("ix_leases_resource", "leases")
     op.drop_table("leases")
     op.drop_table("lease_tokens")
+    op.drop_index("ix_approvals_task", "approvals")
+    op.drop_column("approvals", "task_id")
