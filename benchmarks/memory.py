@@ -44,14 +44,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from leases import leases_table, measure_leases  # the script beside this one
+
 from charter import Settings, memory, open_charter, readmodel
 from charter.cli import example_dir
 from charter.ledger import EventDraft
 from charter.store.dialect import SQLITE_SEARCH_MEMORIES
 from charter.system import Charter
-
-sys.path.insert(0, str(Path(__file__).parent))
-from leases import leases_table, measure_leases
 
 BATCH = 5_000
 """Memories stored per transaction while filling the database."""

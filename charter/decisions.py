@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from charter.canonical import json_safe
+from charter.errors import CharterError, Forbidden, InvalidInput
 from charter.requests import AuthzRequest
 
 Outcome = Literal["allow", "deny", "escalate"]
@@ -63,6 +65,22 @@ class Decision:
         if self.approval_id is not None or self.outcome == "escalate":
             recorded["request_hash"] = self.request_hash
         return recorded
+
+    def refusal(self, doing: str, *, then: str = "") -> CharterError:
+        """The error to raise when a command needs this decision to be an allow and it is
+        not: `InvalidInput` when the request itself was not valid, else `Forbidden` with
+        the reasons; an escalation names who could approve it, and `then` says what to
+        do about that (commands that cannot wait for an approval)."""
+        why = "; ".join(reason.message for reason in self.reasons)
+        details = json_safe(self.to_json())
+        if self.request is None:
+            return InvalidInput(f"{self.member} may not {doing}: the request is not valid: "
+                                f"{why}", details=details)
+        if self.outcome == "escalate":
+            return Forbidden(f"{self.member} may not {doing} without approval from "
+                             f"{', '.join(self.approvers)}: {why}"
+                             + (f"; {then}" if then else ""), details=details)
+        return Forbidden(f"{self.member} may not {doing}: {why}", details=details)
 
     def explain(self) -> str:
         """One line per reason, for people."""

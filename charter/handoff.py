@@ -9,7 +9,8 @@ memories kept about its subject — those the holder may read under the policies
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,7 +71,7 @@ class HandoffPacket:
     memories: tuple[Memory, ...] = ()
     memories_withheld: str | None = None
     """Why the subject's memories are not in the packet, when they are not."""
-    moves: tuple[str, ...] = field(default=())
+    moves: tuple[str, ...] = ()
     """Each fallback step the task went through, with its reason, in order."""
 
     def to_json(self) -> dict[str, Any]:
@@ -94,8 +95,8 @@ def build_packet(conn: Connection, ledger: Ledger, authority: Authority, task: T
                          moves)
 
 
-def _attempts(history: Any, recorded: list[Outcome]) -> tuple[tuple[Attempt, ...],
-                                                              tuple[str, ...]]:
+def _attempts(history: Iterable[Event], recorded: list[Outcome]
+              ) -> tuple[tuple[Attempt, ...], tuple[str, ...]]:
     attempts: list[dict[str, Any]] = []
     moves: list[str] = []
     for event in history:

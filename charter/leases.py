@@ -42,7 +42,6 @@ SYSTEM_ACTOR = "charter"
 """Who records the expiry of a lease nobody released."""
 
 # Built once: acquire and release run in hot loops, and building statements costs.
-_TOKEN = select(lease_tokens.c.token).where(lease_tokens.c.resource == bindparam("resource"))
 _HOLDERS = select(leases).where(leases.c.resource == bindparam("resource"))
 _TOKEN_ROW = select(lease_tokens.c.token, lease_tokens.c.resource).where(
     lease_tokens.c.resource == bindparam("resource"))
@@ -239,7 +238,7 @@ def get(conn: Connection, lease_id: str) -> Lease:
 
 def last_token(conn: Connection, resource: str) -> int:
     """The newest fencing token granted on `resource` (0 when none ever was)."""
-    token = conn.execute(_TOKEN, {"resource": resource}).scalar()
+    token = conn.execute(_TOKEN_ROW, {"resource": resource}).scalar()
     return 0 if token is None else int(token)
 
 

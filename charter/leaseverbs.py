@@ -12,11 +12,11 @@ from charter import leases
 from charter.authority import Authority
 from charter.clock import Clock
 from charter.decisions import Decision
-from charter.errors import Forbidden, InvalidInput
+from charter.errors import InvalidInput
 from charter.leases import MODES, Lease, LeaseHeld, Mode
 from charter.ledger import Ledger
 from charter.org import Org
-from charter.requests import RequestInvalid, parse_resource
+from charter.requests import RequestInvalid, resource_name
 from charter.store import Store, ids_starting
 from charter.store.schema import leases as leases_table
 
@@ -169,11 +169,8 @@ class LeaseVerbs:
                 if len(decisions) >= _CACHED_DECISIONS:
                     decisions.clear()
                 decisions[(member, resource)] = decision
-        if decision.request is None:
-            raise InvalidInput("; ".join(reason.message for reason in decision.reasons),
-                               details=decision.to_json())
         if decision.outcome != "allow":
-            raise Forbidden(_refusal(decision), details=decision.to_json())
+            raise decision.refusal(f"lease {decision.resource}")
         return decision
 
     def _lease_resource(self, resource: str) -> str:
@@ -181,18 +178,9 @@ class LeaseVerbs:
         if not isinstance(resource, str):
             raise InvalidInput(f"a resource is text such as Customer::42, not {resource!r}")
         try:
-            type_name, item = parse_resource(self._require_org(), LEASE_ACTION, resource)
+            return resource_name(self._require_org(), LEASE_ACTION, resource)
         except RequestInvalid as error:
             raise InvalidInput(f"not a resource that can be leased: {error}") from None
-        return f"{type_name}::{item}"
-
-
-def _refusal(decision: Decision) -> str:
-    why = "; ".join(reason.message for reason in decision.reasons)
-    if decision.outcome == "escalate":
-        return (f"{decision.member} may not lease {decision.resource} without approval "
-                f"from {', '.join(decision.approvers)}: {why}")
-    return f"{decision.member} may not lease {decision.resource}: {why}"
 
 
 def _duration(value: timedelta | float, name: str) -> timedelta:

@@ -27,7 +27,7 @@ from charter import readmodel
 from charter.errors import Forbidden, InvalidInput, NotFound
 from charter.ledger import Event, Ledger
 from charter.org import Org
-from charter.requests import RequestInvalid, parse_resource
+from charter.requests import RequestInvalid, resource_name
 from charter.store.dialect import Dialect
 from charter.store.schema import events, memories
 
@@ -110,12 +110,12 @@ def canonical_subject(org: Org, subject: object, action: str = READ) -> str:
                         f"governed by it: declare it under `actions:` and permit it in a "
                         "policy")
     try:
-        type_name, item = parse_resource(org, action, subject.strip())
+        name = resource_name(org, action, subject.strip())
     except RequestInvalid as error:
         raise InvalidInput(f"memory subject {subject!r}: {error}") from None
-    if item.startswith(":"):  # `Customer::` reads as type `Customer`, id `:`
+    if name.split("::", 1)[1].startswith(":"):  # `Customer::` reads as id `:`
         raise InvalidInput(f"memory subject {subject!r}: the id after `::` is empty")
-    return f"{type_name}::{item}"
+    return name
 
 
 def check_member(org: Org, member: object, role: str = "by") -> str:

@@ -17,7 +17,7 @@ from charter.authority import Authority
 from charter.clock import Clock
 from charter.decisionlog import DecisionLog
 from charter.decisions import Decision
-from charter.errors import Forbidden, InvalidInput
+from charter.errors import InvalidInput
 from charter.ledger import EventDraft, Ledger
 from charter.memory import Forgotten, Kind, Memory
 from charter.store import Store, ids_starting
@@ -122,11 +122,5 @@ class MemoryVerbs:
         if decision.outcome == "allow":
             return decision
         self._decisions.submit(self._decision_draft(decision))
-        reasons = "; ".join(reason.message for reason in decision.reasons)
-        wanted = why or f"{action} {subject}"
-        if decision.outcome == "escalate":
-            raise Forbidden(
-                f"{member} may not {wanted} on its own: only {', '.join(decision.approvers)} "
-                f"in its chain of command may ({reasons}); memory is not shared by "
-                "approval, so ask them", details=decision.to_json())
-        raise Forbidden(f"{member} may not {wanted}: {reasons}", details=decision.to_json())
+        raise decision.refusal(why or f"{action} {subject}",
+                               then="memory is not shared by approval: ask them")

@@ -9,10 +9,9 @@ from typing import Any
 
 from charter import proposals
 from charter.authority import Authority
-from charter.canonical import canonical_json, json_safe
+from charter.canonical import canonical_json
 from charter.clock import Clock
-from charter.decisions import Decision
-from charter.errors import CharterError, Forbidden, InvalidInput
+from charter.errors import InvalidInput
 from charter.ledger import Ledger
 from charter.org import Org
 from charter.proposals import Proposal, Resolution
@@ -54,7 +53,8 @@ class ProposalVerbs:
                                     context, task_type=task_type, now=self.clock.now(),
                                     autonomy="autonomous")
         if decision.outcome != "allow":
-            raise _refusal(decision, task_type)
+            raise decision.refusal(f"propose {task_type} on {decision.resource}",
+                                   then="ask them to propose it")
         with self.store.transaction() as conn:
             made = proposals.propose(
                 conn, self.ledger, self.clock, org, decision, key=key, value=value,
@@ -129,18 +129,3 @@ def _check_proposal(org: Org, member: str, subject: str, key: str, value: Any,
     if not isinstance(rationale, str) or len(rationale) > MAX_RATIONALE:
         raise InvalidInput(f"a rationale is text of at most {MAX_RATIONALE} characters")
 
-
-def _refusal(decision: Decision, task_type: str) -> CharterError:
-    why = "; ".join(reason.message for reason in decision.reasons)
-    details = json_safe(decision.to_json())
-    if decision.request is None:
-        return InvalidInput(
-            f"a {task_type} proposal is checked as {decision.action} on its subject, and "
-            f"that request is not valid: {why} (write the subject as Type::id and pass "
-            f"the context {decision.action} takes)", details=details)
-    head = (f"{decision.member} may not propose {task_type} on {decision.resource}: "
-            f"{why}")
-    if decision.outcome == "escalate":
-        return Forbidden(f"{head}; only {', '.join(decision.approvers)} could approve it: "
-                         "ask them to propose it", details=details)
-    return Forbidden(head, details=details)

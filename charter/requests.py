@@ -70,6 +70,13 @@ def parse_resource(org: Org, action: str, resource: str | dict[str, str]) -> tup
     return _parse_resource(org, action, resource)
 
 
+def resource_name(org: Org, action: str, resource: str | dict[str, str]) -> str:
+    """The resource as Charter records it, `Type::id` (the type spelt as the org declares
+    it); `RequestInvalid` when it is not one `action` applies to."""
+    type_name, item = parse_resource(org, action, resource)
+    return f"{type_name}::{item}"
+
+
 @lru_cache(maxsize=4096)
 def _parse_text_resource(org: Org, action: str, resource: str) -> tuple[str, str]:
     return _parse_resource(org, action, resource)

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 from charter import ManualClock
 from charter.autonomy import wilson_bounds
 from charter.system import Charter
+from tests.integration.reviews import review_work
 
 V = "Vendor::globex"
 
 
 def work(system: Charter, clock: ManualClock, member: str, outcomes: list[bool]) -> None:
-    """Tasks done by `member`, each reviewed (verified) with the given verdict."""
-    for success in outcomes:
-        task = system.submit_task("purchase_order", V, requester="james.liu")
-        system.assign_task(task.id, member, actor="james.liu")
-        claim = system.claim_next(member)
-        assert claim is not None
-        system.complete_task(task.id, member=member, fencing=claim.fencing)
-        system.record_outcome(task.id, success=success, reported_by="james.liu",
-                              verified=True)
-        clock.advance(timedelta(seconds=1))
+    """Purchase orders done by `member`, each reviewed (verified) with the verdict."""
+    review_work(system, member, outcomes, task_type="purchase_order", subject=V,
+                reviewer="james.liu", clock=clock)
 
 
 def level(system: Charter, member: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from charter.system import Charter
+from tests.integration.reviews import review_work
 
 V = "Vendor::globex"
 
@@ -68,14 +69,8 @@ def test_cheapest_strategy_is_deterministic(acme: Charter):
 def test_outcomes_teach_the_allocator(acme: Charter):
     dispatcher = acme.dispatcher()
     before = dispatcher.learner.mean("triage-bot", "python-x", "ticket_triage")
-    for _ in range(15):
-        task = acme.submit_task("ticket_triage", "Customer::1", requester="ben.kowalski")
-        acme.assign_task(task.id, "triage-bot", actor="ben.kowalski")
-        claim = acme.claim_next("triage-bot")
-        assert claim is not None
-        acme.complete_task(task.id, member="triage-bot", fencing=claim.fencing)
-        acme.record_outcome(task.id, success=False, reported_by="ben.kowalski",
-                            verified=True)
+    review_work(acme, "triage-bot", [False] * 15, task_type="ticket_triage",
+                subject="Customer::1", reviewer="ben.kowalski")
     from charter.outcomes import engine_version
 
     version = engine_version(acme.org, "triage-bot")

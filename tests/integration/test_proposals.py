@@ -14,6 +14,7 @@ from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
 from charter.proposals import Proposal
 from charter.store.schema import approvals, proposals, resolutions
 from charter.system import Charter
+from tests.integration.reviews import review_work
 
 VENDOR = "Vendor::globex"
 SKU = "Sku::sku-9"
@@ -41,14 +42,8 @@ def triage(system: Charter, member: str, value: Any,
 
 def reviewed(system: Charter, member: str, verdicts: list[bool]) -> None:
     """Triage tasks done by `member`, each self-reported a success, then verified."""
-    for success in verdicts:
-        task = system.submit_task("ticket_triage", "Customer::7", requester="ben.kowalski")
-        system.assign_task(task.id, member, actor="ben.kowalski")
-        claim = system.claim_next(member)
-        assert claim is not None
-        system.complete_task(task.id, member=member, fencing=claim.fencing)
-        system.record_outcome(task.id, success=success, reported_by="ben.kowalski",
-                              verified=True)
+    review_work(system, member, verdicts, task_type="ticket_triage",
+                subject="Customer::7", reviewer="ben.kowalski")
 
 
 def status(system: Charter, proposal: Proposal) -> str:
