@@ -262,7 +262,8 @@ def main() -> None:
     import charter.cli_leases
     import charter.cli_memory
     import charter.cli_proposals
-    import charter.cli_work  # noqa: F401 - registers its commands on `app`
+    import charter.cli_work
+    import charter.cli_worker  # noqa: F401 - these register their commands on `app`
 
     try:
         app()

@@ -22,6 +22,7 @@ from charter import (
     orgversions,
     policyversions,
     readmodel,
+    tasks,
 )
 from charter.approvals import Approval
 from charter.authority import Authority
@@ -214,13 +215,17 @@ class GovernanceVerbs:
     def approve(self, approval_id: str, *, approver: str, comment: str = "") -> Approval:
         """Approve as `approver` (one of the approvers; never the requester)."""
         with self.store.transaction() as conn:
-            return approvals.vote(conn, self.ledger, self.clock, approval_id,
-                                  approver=approver, approve=True, comment=comment)
+            voted = approvals.vote(conn, self.ledger, self.clock, approval_id,
+                                   approver=approver, approve=True, comment=comment)
+            _resume_task(conn, self.ledger, voted)
+            return voted
 
     def reject(self, approval_id: str, *, approver: str, comment: str) -> Approval:
         with self.store.transaction() as conn:
-            return approvals.vote(conn, self.ledger, self.clock, approval_id,
-                                  approver=approver, approve=False, comment=comment)
+            voted = approvals.vote(conn, self.ledger, self.clock, approval_id,
+                                   approver=approver, approve=False, comment=comment)
+            _resume_task(conn, self.ledger, voted)
+            return voted
 
     def execute_approved(self, approval_id: str, member: str, action: str,
                          resource: str | dict[str, str],
@@ -260,7 +265,11 @@ class GovernanceVerbs:
             return rule.sla
 
         with self.store.transaction() as conn:
-            return approvals.apply_timeouts(conn, self.ledger, self.clock, next_approver, sla)
+            changed = approvals.apply_timeouts(conn, self.ledger, self.clock, next_approver,
+                                               sla)
+            for approval in changed:
+                _resume_task(conn, self.ledger, approval)
+            return changed
 
     # -- delegations -------------------------------------------------------------------
 
@@ -395,6 +404,13 @@ def _owner_members(org: Org, owner: str | None, requester: str) -> list[str]:
     in_team = [m.id for m in org.spec.members if owner in m.teams and m.id != requester
                and m.kind == "human"]
     return sorted(in_team, key=lambda m: len(org.chain_of_command(m)))
+
+
+def _resume_task(conn: Connection, ledger: Ledger, approval: Approval) -> None:
+    """A settled approval may be the last one its task was waiting for."""
+    task_id = approval.request.get("task")
+    if task_id is not None and approval.status != "pending":
+        tasks.resume_if_settled(conn, ledger, task_id)
 
 
 def _next_permitted(authority: Authority, approval: Approval, now: datetime) -> str | None:

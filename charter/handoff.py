@@ -33,6 +33,8 @@ _ENDINGS = {
     "task.attempt_failed": "failed",
     "task.lease_expired": "lease expired",
     "task.cancelled": "cancelled",
+    "task.awaiting_approval": "paused for approval",
+    "task.released": "released unfinished",
 }
 
 
@@ -46,7 +48,8 @@ class Attempt:
     started_at: str
     ended_at: str | None = None
     ended: str = "running"
-    """running, completed, failed, lease expired or cancelled."""
+    """running, completed, failed, lease expired, cancelled, paused for approval or
+    released unfinished."""
     error: str | None = None
     """What the holder reported when it failed (or why the attempt ended)."""
     next_step: str | None = None

@@ -121,6 +121,11 @@ def _check_members(parts: OrgParts, document: LocatedDocument) -> Iterator[Sourc
             if task_type not in task_type_ids:
                 yield _unknown(document, (*at, "autonomy", task_type), "task type",
                                task_type, task_type_ids)
+        tools = getattr(member.engine, "actions", ())
+        for position, action in enumerate(tools):
+            if action not in parts.actions:
+                yield _unknown(document, (*at, "engine", "actions", position), "action",
+                               action, set(parts.actions))
         if member.reports_to == member.id:
             yield document.problem((*at, "reports_to"), "a member cannot report to itself")
         elif member.reports_to is not None and member.reports_to not in member_ids:

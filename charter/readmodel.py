@@ -25,6 +25,7 @@ def projectors() -> dict[str, Projector]:
     Built on first use: the concept modules record their events through this module, so
     importing them here at load time would make the order of imports matter."""
     from charter import (
+        actions,
         approvals,
         autonomy,
         budgets,
@@ -51,6 +52,7 @@ def projectors() -> dict[str, Projector]:
         **leases.PROJECTORS,
         **proposals.PROJECTORS,
         **memory.PROJECTORS,
+        **actions.PROJECTORS,
     }
 
 

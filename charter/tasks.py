@@ -26,7 +26,7 @@ from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
 from charter.fallback import next_move
 from charter.ledger import Event, Ledger, format_time
 from charter.org import Org
-from charter.store.schema import tasks
+from charter.store.schema import approvals, tasks
 
 if TYPE_CHECKING:
     from charter.handoff import HandoffPacket
@@ -86,6 +86,8 @@ class Claim:
     handoff: HandoffPacket | None = None
     """For a task that was tried before: the earlier attempts, approvals and the subject's
     memories (see `charter.handoff`)."""
+    resume: dict[str, Any] | None = None
+    """For a task back from awaiting approval: what its engine saved when it paused."""
 
 
 def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_type: str,
@@ -161,13 +163,15 @@ def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
         "member": member, "fencing": token,
         "set": {"state": "running", "fencing": token, "attempts": task.attempts + 1,
                 "lease_until": until, "reason": f"attempt {task.attempts + 1} by {member}"}})
-    return Claim(get(conn, task.id), token, until)
+    saved = conn.execute(select(tasks.c.resume).where(tasks.c.id == task.id)).scalar_one()
+    return Claim(get(conn, task.id), token, until,
+                 resume=None if saved is None else json.loads(saved))
 
 
 def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id: str, *,
               member: str, fencing: int) -> str:
     """Extend the lease of a running attempt; returns the new expiry."""
-    task = _held(conn, task_id, member, fencing)
+    task = held(conn, task_id, member, fencing)
     until = format_time(clock.now() + org.task_types[task.type].lease)
     _record(conn, ledger, "task.heartbeat", member, task_id,
             {"fencing": fencing, "set": {"lease_until": until}})
@@ -177,12 +181,57 @@ def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id:
 def complete(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fencing: int,
              result: Any = None) -> Task:
     """Finish a running attempt successfully."""
-    _held(conn, task_id, member, fencing)
+    held(conn, task_id, member, fencing)
     safe = json_safe(result)
     _record(conn, ledger, "task.completed", member, task_id, {
         "fencing": fencing, "result": safe,
         "set": {"state": "done", "lease_until": None, "result": canonical_json(safe),
-                "reason": f"completed by {member}"}})
+                "resume": None, "reason": f"completed by {member}"}})
+    return get(conn, task_id)
+
+
+def await_approval(conn: Connection, ledger: Ledger, task_id: str, *, member: str,
+                   fencing: int, approval_ids: list[str], resume: dict[str, Any]) -> Task:
+    """Pause a running attempt until the approvals it asked for are settled; `resume` is
+    what its engine needs to go on. The task keeps its assignee and has no lease while it
+    waits; it comes back to the assignee when no approval of it is pending any more."""
+    if not approval_ids:
+        raise InvalidInput("a task awaits at least one approval")
+    held(conn, task_id, member, fencing)
+    waiting = ", ".join(approval_ids)
+    _record(conn, ledger, "task.awaiting_approval", member, task_id, {
+        "fencing": fencing, "approvals": approval_ids,
+        "set": {"state": "awaiting_approval", "lease_until": None,
+                "approval_id": approval_ids[0], "resume": canonical_json(json_safe(resume)),
+                "reason": f"waiting for approval {waiting}"}})
+    settled = resume_if_settled(conn, ledger, task_id)
+    return settled or get(conn, task_id)
+
+
+def resume_if_settled(conn: Connection, ledger: Ledger, task_id: str) -> Task | None:
+    """Give a task awaiting approval back to its assignee once none of its approvals is
+    pending (approved, rejected or expired: its engine decides what follows)."""
+    task = get(conn, task_id, lock=True)
+    if task.state != "awaiting_approval":
+        return None
+    pending = conn.execute(select(approvals.c.id).where(
+        approvals.c.task_id == task_id, approvals.c.status == "pending").limit(1)).first()
+    if pending is not None:
+        return None
+    _record(conn, ledger, "task.resumed", "charter", task_id, {
+        "set": {"state": "assigned", "approval_id": None,
+                "reason": f"its approvals are settled; back to {task.assignee}"}})
+    return get(conn, task_id)
+
+
+def release(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fencing: int,
+            reason: str) -> Task:
+    """Give a running attempt back unfinished (a worker shutting down): the task returns
+    to its assignee's queue without counting as a failure."""
+    held(conn, task_id, member, fencing)
+    _record(conn, ledger, "task.released", member, task_id, {
+        "fencing": fencing, "set": {"state": "assigned", "lease_until": None,
+                                    "reason": f"released by {member}: {reason}"}})
     return get(conn, task_id)
 
 
@@ -191,7 +240,7 @@ def fail(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, member: st
     """Report a failed attempt; the task type's fallback protocol decides what next."""
     if not reason.strip():
         raise InvalidInput("a failure needs a reason")
-    task = _held(conn, task_id, member, fencing)
+    task = held(conn, task_id, member, fencing)
     _record(conn, ledger, "task.attempt_failed", member, task_id,
             {"fencing": fencing, "reason": reason})
     return apply_fallback(conn, ledger, org, task, member, reason)
@@ -242,11 +291,11 @@ def apply_fallback(conn: Connection, ledger: Ledger, org: Org, task: Task,
     elif move.move == "reassign":
         excluded = sorted({*task.excluded, *([failed_member] if failed_member else [])})
         changes = {"state": "queued", "assignee": None, "excluded": json.dumps(excluded),
-                   **position}
+                   "resume": None, **position}
     elif move.move == "person":
-        changes = {"state": "assigned", "assignee": move.person, **position}
+        changes = {"state": "assigned", "assignee": move.person, "resume": None, **position}
     else:
-        changes = {"state": "failed", **position}
+        changes = {"state": "failed", "resume": None, **position}
     _record(conn, ledger, f"task.fallback.{move.move}", "charter", task.id, {
         "failed_member": failed_member, "step": move.step, "to": move.person,
         "set": {**changes, "reason": why}})
@@ -282,9 +331,10 @@ def loads(conn: Connection) -> dict[str, int]:
     return {member: int(count) for member, count in conn.execute(query) if member}
 
 
-def _held(conn: Connection, task_id: str, member: str, fencing: int) -> Task:
+def held(conn: Connection, task_id: str, member: str, fencing: int, *,
+         lock: bool = True) -> Task:
     """The running task, if `member` holds it with the current fencing token."""
-    task = get(conn, task_id, lock=True)
+    task = get(conn, task_id, lock=lock)
     if task.assignee != member:
         raise Forbidden(f"task {task_id} is held by {task.assignee or 'nobody'}, not {member}")
     if fencing != task.fencing or task.state != "running":
@@ -308,7 +358,7 @@ def project_submitted(conn: Connection, event: Event) -> None:
         "priority": p["priority"], "deadline": p["deadline"], "requester": event.actor,
         "state": "queued", "assignee": None, "fencing": 0, "attempts": 0,
         "lease_until": None, "fallback_step": 0, "fallback_used": 0, "excluded": "[]",
-        "approval_id": None, "result": None, "reason": "submitted",
+        "approval_id": None, "result": None, "reason": "submitted", "resume": None,
         "created_at": event.at, "updated_at": event.at})
 
 
@@ -323,7 +373,8 @@ def project_change(conn: Connection, event: Event) -> None:
 TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.completed",
                "task.attempt_failed", "task.cancelled", "task.lease_expired",
                "task.deadline_missed", "task.fallback.retry", "task.fallback.reassign",
-               "task.fallback.person", "task.fallback.give_up")
+               "task.fallback.person", "task.fallback.give_up", "task.awaiting_approval",
+               "task.resumed", "task.released")
 PROJECTORS = {"task.submitted": project_submitted,
               **dict.fromkeys(TASK_EVENTS, project_change)}
 

@@ -70,6 +70,9 @@ def _plain_decimal(value: Decimal) -> Decimal:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+CallableTarget = Annotated[str, StringConstraints(
+    pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+"""A Python callable named `module:function`."""
 SkillLevel = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_plain_decimal)]
 
@@ -100,6 +103,9 @@ class ActionSpec(Model):
     context: dict[Identifier, AttributeType] = Field(default_factory=dict)
     resources: tuple[TypeName, ...] = Field(
         (), description="resource types it applies to (default: every declared type)")
+    perform: CallableTarget | None = Field(
+        None, description="`module:function` that carries the action out once Charter allows "
+        "it (without one, an allowed action is recorded and its effect is that record)")
 
 
 class ResourceType(Model):
@@ -135,8 +141,7 @@ class CostModel(Model):
 
 class PythonEngine(Model):
     kind: Literal["python"]
-    target: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-                        description="`module:function`")
+    target: CallableTarget
 
 
 class HttpEngine(Model):
@@ -154,12 +159,18 @@ class OpenAIEngine(Model):
     api_key_env: str | None = None
     input_price_per_1k: Money = Decimal(0)
     output_price_per_1k: Money = Decimal(0)
+    actions: tuple[ActionName, ...] = Field(
+        (), description="actions offered as tools besides the task type's own")
+    max_turns: int = Field(8, ge=1, le=100, description="model calls per run, at most")
+    timeout: Duration = timedelta(seconds=60)
+    instructions: str = Field("", description="added to the system message")
 
 
 class McpEngine(Model):
     kind: Literal["mcp"]
     server: str = Field(min_length=1, description="a command line (stdio) or an http(s) URL")
     tool: str = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=60)
 
 
 EngineSpec = Annotated[

@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from charter import autonomy, leases, outcomes, tasks
+from charter import actions, autonomy, leases, outcomes, tasks
+from charter.actions import PerformedAction
 from charter.allocator import NoEligibleMember
 from charter.authority import Authority
 from charter.clock import Clock
@@ -174,6 +175,28 @@ class WorkVerbs:
                                       reported_by=member, cost=cost, member=member)
         self._learn(outcome)
         return moved
+
+    def await_approval(self, task_id: str, *, member: str, fencing: int,
+                       approval_ids: list[str], resume: dict[str, Any]) -> Task:
+        """Pause a running attempt until its approvals are settled; `resume` is what its
+        engine needs to go on. The task returns to the assignee once none is pending."""
+        with self.store.transaction() as conn:
+            return tasks.await_approval(conn, self.ledger, task_id, member=member,
+                                        fencing=fencing, approval_ids=approval_ids,
+                                        resume=resume)
+
+    def release_task(self, task_id: str, *, member: str, fencing: int, reason: str) -> Task:
+        """Give a running attempt back unfinished (it is not a failure): the task waits
+        for its assignee's next claim."""
+        with self.store.transaction() as conn:
+            return tasks.release(conn, self.ledger, task_id, member=member, fencing=fencing,
+                                 reason=reason)
+
+    def performed_actions(self, *, task_id: str | None = None,
+                          member: str | None = None) -> list[PerformedAction]:
+        """Actions members carried out after Charter allowed them, oldest first."""
+        with self.store.reading() as conn:
+            return actions.listing(conn, task_id=task_id, member=member)
 
     def cancel_task(self, task_id: str, *, actor: str, reason: str = "cancelled") -> Task:
         """Cancel an open task; the resource leases taken for it are released."""

@@ -190,6 +190,8 @@ tasks = Table(
     Column("approval_id", String(36), nullable=True),
     Column("result", Text, nullable=True),
     Column("reason", Text, nullable=True, comment="why it is in its current state"),
+    Column("resume", Text, nullable=True,
+           comment="JSON: what the engine saved while the task awaits approval"),
     Column("created_at", TIMESTAMP, nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
     Index("ix_tasks_state_priority", "state", "priority", "created_at"),
@@ -299,9 +301,28 @@ memories = Table(
 """Full-text search over `text` is the dialect's: an FTS5 table kept by triggers on
 SQLite, a generated `tsvector` column with a GIN index on PostgreSQL (migration 0004)."""
 
+actions = Table(
+    "actions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("key", String(320), nullable=False, unique=True,
+           comment="idempotency key: one action per key, ever"),
+    Column("task_id", String(36), nullable=True),
+    Column("member", String(64), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("resource", String(256), nullable=False),
+    Column("context", Text, nullable=False, comment="canonical JSON"),
+    Column("approval_id", String(36), nullable=True, comment="the approval it needed"),
+    Column("output", Text, nullable=True, comment="JSON: what performing it returned"),
+    Column("at", TIMESTAMP, nullable=False),
+    Index("ix_actions_task", "task_id"),
+    Index("ix_actions_member", "member"),
+)
+"""Actions members performed in the world after Charter allowed them (engines and
+integrations act only through `charter.gate`)."""
+
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
     approvals, approval_votes, tasks, outcomes, autonomy_levels, lease_tokens, leases,
-    proposals, resolutions, memories,
+    proposals, resolutions, memories, actions,
 )
 """Tables rebuilt from the ledger by a replay (in an order that respects references)."""

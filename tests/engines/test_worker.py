@@ -1,0 +1,87 @@
+"""The worker runs an AI member's tasks through its engine, with Charter in the action
+path: allowed actions happen once, escalated ones wait for a person and then happen
+once, denied ones never happen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from charter.system import Charter
+from charter.worker import Worker
+from tests.engines.orgs import edit_org
+from tests.engines.shop import order, orders, work
+
+BUYER = {"kind": "python", "target": "tests.engines.agents:buyer"}
+
+
+@pytest.fixture
+def shop(system: Charter, workspace: Path, tmp_path: Path) -> tuple[Charter, Path]:
+    system.load_org(edit_org(workspace, engines={"buyer-bot-1": BUYER},
+                             performers={"purchase.create": "tests.engines.shop:purchase"}))
+    return system, tmp_path / "shop.jsonl"
+
+
+
+
+
+
+def test_an_allowed_purchase_happens_once_and_the_task_is_done(shop):
+    system, shop_file = shop
+    task_id = order(system, shop_file, "globex", 800)
+    work(system, max_tasks=1)
+    task = system.task(task_id)
+    assert task.state == "done"
+    assert [o["amount"] for o in orders(shop_file)] == [800]
+    assert task.result["actions"][0]["status"] == "performed"
+    [performed] = system.performed_actions(task_id=task_id)
+    assert (performed.member, performed.action, performed.resource) == (
+        "buyer-bot-1", "purchase.create", "Vendor::globex")
+
+
+def test_an_escalated_purchase_waits_for_a_person_then_happens_once(shop):
+    system, shop_file = shop
+    task_id = order(system, shop_file, "globex", 8000)
+    work(system, max_tasks=1)
+    task = system.task(task_id)
+    assert task.state == "awaiting_approval"
+    assert orders(shop_file) == []
+    [approval] = system.approvals(task_id=task_id)
+    assert approval.approvers == ("james.liu",)
+    system.approve(approval.id, approver="james.liu")
+    assert system.task(task_id).state == "assigned"
+    work(system, max_tasks=1)
+    assert system.task(task_id).state == "done"
+    assert [o["amount"] for o in orders(shop_file)] == [8000]
+    assert system.approval(approval.id).status == "executed"
+    [performed] = system.performed_actions(task_id=task_id)
+    assert performed.approval_id == approval.id
+
+
+def test_a_rejected_purchase_never_happens_and_the_attempt_fails(shop):
+    system, shop_file = shop
+    task_id = order(system, shop_file, "globex", 8000)
+    work(system, max_tasks=1)
+    [approval] = system.approvals(task_id=task_id)
+    system.reject(approval.id, approver="james.liu", comment="over the quarter's plan")
+    work(system, max_tasks=1)
+    assert orders(shop_file) == []
+    task = system.task(task_id)
+    assert task.state != "done"
+    assert "over the quarter's plan" in task.reason
+
+
+def test_a_denied_purchase_never_happens(shop):
+    system, shop_file = shop
+    task_id = order(system, shop_file, "initech", 100)  # a frozen vendor
+    work(system, max_tasks=1)
+    assert orders(shop_file) == []
+    assert system.performed_actions(task_id=task_id) == []
+    assert "frozen" in system.task(task_id).reason or system.task(task_id).state != "done"
+
+
+def test_a_member_without_an_engine_has_no_worker(shop):
+    system, _ = shop
+    with pytest.raises(Exception, match="no engine"):
+        Worker(system, "james.liu")

@@ -1,0 +1,1 @@
+"""Framework integrations, each driven through its real framework by a scripted model."""
