@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from charter import readmodel
 from charter.canonical import canonical_json
@@ -224,10 +224,7 @@ def get(conn: Connection, approval_id: str, *, lock: bool = False) -> Approval:
     votes = tuple(Vote(v.approver, v.vote, v.comment, v.at) for v in conn.execute(
         select(approval_votes).where(approval_votes.c.approval_id == approval_id)
         .order_by(approval_votes.c.at, approval_votes.c.approver)))
-    return Approval(row.id, row.request_hash, json.loads(row.request), row.requester,
-                    tuple(json.loads(row.approvers)), row.quorum, row.status,
-                    json.loads(row.reasons), row.created_at, row.sla_at, row.expires_at,
-                    row.on_timeout, votes)
+    return _from_row(row, votes)
 
 
 def listing(conn: Connection, *, status: str | None = None, approver: str | None = None,
@@ -241,6 +238,48 @@ def listing(conn: Connection, *, status: str | None = None, approver: str | None
     if approver is not None:
         found = [a for a in found if approver in a.approvers]
     return found
+
+
+def page(conn: Connection, *, after: tuple[str, str] | None, limit: int,
+         status: str | None = None, approver: str | None = None,
+         task_id: str | None = None, awaiting: str | None = None) -> list[Approval]:
+    """Approvals oldest first, from just after `after` (created_at, id): keyset pages.
+    `approver` keeps those it is named an approver of; `awaiting` keeps the pending ones
+    that member may still vote on (an approver who has not voted and did not ask)."""
+    query = select(approvals).order_by(approvals.c.created_at, approvals.c.id)
+    if after is not None:
+        query = query.where((approvals.c.created_at > after[0])
+                            | ((approvals.c.created_at == after[0])
+                               & (approvals.c.id > after[1])))
+    if status is not None:
+        query = query.where(approvals.c.status == status)
+    if task_id is not None:
+        query = query.where(approvals.c.task_id == task_id)
+    for member in (approver, awaiting):
+        if member is not None:  # the column holds a JSON list of quoted ids
+            query = query.where(approvals.c.approvers.contains(json.dumps(member),
+                                                               autoescape=True))
+    if awaiting is not None:
+        voted = select(approval_votes.c.approval_id).where(
+            approval_votes.c.approval_id == approvals.c.id,
+            approval_votes.c.approver == awaiting)
+        query = query.where(approvals.c.status == "pending",
+                            approvals.c.requester != awaiting, ~voted.exists())
+    rows = conn.execute(query.limit(limit)).all()
+    votes: dict[str, list[Vote]] = {row.id: [] for row in rows}
+    if rows:
+        for v in conn.execute(select(approval_votes)
+                              .where(approval_votes.c.approval_id.in_(list(votes)))
+                              .order_by(approval_votes.c.at, approval_votes.c.approver)):
+            votes[v.approval_id].append(Vote(v.approver, v.vote, v.comment, v.at))
+    return [_from_row(row, tuple(votes[row.id])) for row in rows]
+
+
+def _from_row(row: Row[Any], votes: tuple[Vote, ...]) -> Approval:
+    return Approval(row.id, row.request_hash, json.loads(row.request), row.requester,
+                    tuple(json.loads(row.approvers)), row.quorum, row.status,
+                    json.loads(row.reasons), row.created_at, row.sla_at, row.expires_at,
+                    row.on_timeout, votes)
 
 
 def _project_requested(conn: Connection, event: Event) -> None:

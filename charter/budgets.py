@@ -58,6 +58,11 @@ class Reservation:
     actual: Decimal | None = None
     settled_at: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """As JSON, amounts as text (money is exact)."""
+        return {**self.__dict__, "amount": _text(self.amount),
+                "actual": None if self.actual is None else _text(self.actual)}
+
 
 @dataclass(frozen=True)
 class EnvelopeUsage:
@@ -75,6 +80,13 @@ class EnvelopeUsage:
     @property
     def available(self) -> Decimal:
         return self.amount - self.reserved - self.committed
+
+    def to_json(self) -> dict[str, Any]:
+        """As JSON, amounts as text (money is exact)."""
+        return {"id": self.id, "parent_id": self.parent_id, "owner": self.owner,
+                "amount": _text(self.amount), "reserved": _text(self.reserved),
+                "committed": _text(self.committed), "available": _text(self.available),
+                "period": self.period, "period_start": self.period_start}
 
 
 class OverBudget(Conflict):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from charter import readmodel
 from charter.clock import Clock
@@ -78,12 +78,30 @@ def revoke(conn: Connection, ledger: Ledger, delegation_id: str, *, actor: str) 
            payload={"id": delegation_id})
 
 
-def load_delegations(conn: Connection, now: datetime) -> list[Delegation]:
-    """Delegations not revoked and not yet expired at `now`."""
-    query = select(delegations).where(delegations.c.revoked_at.is_(None),
-                                      delegations.c.until > format_time(now))
-    return [Delegation(r.id, r.from_member, r.to_member, tuple(json.loads(r.actions)),
-                       r.until, r.created_at, r.revoked_at) for r in conn.execute(query)]
+def load_delegations(conn: Connection, now: datetime, *,
+                     member: str | None = None) -> list[Delegation]:
+    """Delegations not revoked and not yet expired at `now`, oldest first; with
+    `member`, those it gave or received."""
+    query = (select(delegations)
+             .where(delegations.c.revoked_at.is_(None), delegations.c.until > format_time(now))
+             .order_by(delegations.c.created_at, delegations.c.id))
+    if member is not None:
+        query = query.where((delegations.c.from_member == member)
+                            | (delegations.c.to_member == member))
+    return [_from_row(row) for row in conn.execute(query)]
+
+
+def get(conn: Connection, delegation_id: str) -> Delegation:
+    """One delegation, live or not; `NotFound` if there is none with this id."""
+    row = conn.execute(select(delegations).where(delegations.c.id == delegation_id)).first()
+    if row is None:
+        raise NotFound(f"no delegation {delegation_id}")
+    return _from_row(row)
+
+
+def _from_row(row: Row[Any]) -> Delegation:
+    return Delegation(row.id, row.from_member, row.to_member, tuple(json.loads(row.actions)),
+                      row.until, row.created_at, row.revoked_at)
 
 
 def project_granted(conn: Connection, event: Event) -> None:

@@ -36,7 +36,7 @@ from charter.errors import NoOrgLoaded
 from charter.ledger import EventDraft, Ledger
 from charter.org import Org
 from charter.orgversions import OrgVersion
-from charter.policy import PolicyEngine, read_policy_files
+from charter.policy import CompiledPolicies, PolicyEngine, read_policy_files
 from charter.policyversions import PolicyVersion
 from charter.requests import AuthzRequest
 from charter.settings import Settings
@@ -86,14 +86,27 @@ class GovernanceVerbs:
         make it the policy set (a ledger event). An invalid set changes nothing."""
         org = self._require_org()
         files = read_policy_files(Path(folder) if folder else org.policies_dir)
-        engine = PolicyEngine.build(org, files)
+        return self.load_policy_files(files, source=str(Path(folder or org.policies_dir)
+                                                        .resolve()), actor=actor)
+
+    def load_policy_files(self, files: dict[str, str], *, source: str,
+                          actor: str = "system") -> PolicyVersion:
+        """Validate policy files (name -> text) against the org in force and make them
+        the policy set, recording `source` as where they came from. An invalid set
+        changes nothing."""
+        engine = PolicyEngine.build(self._require_org(), files)
         with self.store.transaction() as conn:
-            draft = policyversions.policy_loaded_draft(
-                conn, engine.policies, str(Path(folder or org.policies_dir).resolve()), actor)
+            draft = policyversions.policy_loaded_draft(conn, engine.policies, source, actor)
             event = readmodel.record_draft(conn, self.ledger, draft)
         self._keep_org_handles()
         return PolicyVersion(draft.payload["version"], engine.policies.digest,
-                             draft.payload["source"], files, event.at, actor, event.seq)
+                             draft.payload["source"], dict(files), event.at, actor,
+                             event.seq)
+
+    def check_policies(self, files: dict[str, str]) -> CompiledPolicies:
+        """Validate policy files against the org in force without loading them; raise
+        `PolicyInvalid` listing every problem."""
+        return PolicyEngine.build(self._require_org(), files).policies
 
     def _keep_org_handles(self) -> None:
         """Make the next decision re-read versions, keeping the org's parsed handles."""
@@ -208,6 +221,16 @@ class GovernanceVerbs:
             return approvals.listing(conn, status=status, approver=approver,
                                      task_id=task_id)
 
+    def approval_page(self, *, after: tuple[str, str] | None = None, limit: int = 100,
+                      status: str | None = None, approver: str | None = None,
+                      task_id: str | None = None,
+                      awaiting: str | None = None) -> list[Approval]:
+        """Approvals oldest first, after the (created_at, id) of the last one seen;
+        `awaiting` keeps the pending ones that member may still vote on."""
+        with self.store.reading() as conn:
+            return approvals.page(conn, after=after, limit=limit, status=status,
+                                  approver=approver, task_id=task_id, awaiting=awaiting)
+
     def approval(self, approval_id: str) -> Approval:
         with self.store.reading() as conn:
             return approvals.get(conn, approval_id)
@@ -285,6 +308,16 @@ class GovernanceVerbs:
                                            actor=actor or from_member)
         self._keep_org_handles()
         return granted
+
+    def delegations(self, *, member: str | None = None) -> list[Delegation]:
+        """Delegations in force now, oldest first; with `member`, those it gave or
+        received."""
+        with self.store.reading() as conn:
+            return delegations.load_delegations(conn, self.clock.now(), member=member)
+
+    def delegation(self, delegation_id: str) -> Delegation:
+        with self.store.reading() as conn:
+            return delegations.get(conn, delegation_id)
 
     def revoke_delegation(self, delegation_id: str, *, actor: str) -> None:
         with self.store.transaction() as conn:
@@ -376,6 +409,10 @@ class GovernanceVerbs:
         with self.store.transaction() as conn:
             return budgets.release(conn, self.ledger, self.clock, reservation_id,
                                    actor=actor, reason=reason)
+
+    def reservation(self, reservation_id: str) -> Reservation:
+        with self.store.reading() as conn:
+            return budgets.reservation(conn, reservation_id)
 
     def budget_usage(self) -> list[EnvelopeUsage]:
         with self.store.reading() as conn:

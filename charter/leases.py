@@ -229,6 +229,26 @@ def listing(conn: Connection, clock: Clock, *, member: str | None = None,
     return [Lease.from_row(row) for row in conn.execute(query)]
 
 
+def page(conn: Connection, clock: Clock, *, after: tuple[str, int, str] | None, limit: int,
+         member: str | None = None, resource: str | None = None) -> list[Lease]:
+    """Live leases by resource, token and id, from just after `after` (that key of the
+    last one seen): keyset pages, optionally of one member or resource."""
+    query = select(leases).where(leases.c.expires_at > format_time(clock.now()))
+    if after is not None:
+        last_resource, last_token, last_id = after
+        query = query.where(
+            (leases.c.resource > last_resource)
+            | ((leases.c.resource == last_resource) & (leases.c.token > last_token))
+            | ((leases.c.resource == last_resource) & (leases.c.token == last_token)
+               & (leases.c.id > last_id)))
+    if member is not None:
+        query = query.where(leases.c.member == member)
+    if resource is not None:
+        query = query.where(leases.c.resource == resource)
+    query = query.order_by(leases.c.resource, leases.c.token, leases.c.id).limit(limit)
+    return [Lease.from_row(row) for row in conn.execute(query)]
+
+
 def get(conn: Connection, lease_id: str) -> Lease:
     row = conn.execute(_LEASE, {"lease_id": lease_id}).first()
     if row is None:

@@ -126,6 +126,15 @@ class LeaseVerbs:
         with self.store.reading() as conn:
             return leases.listing(conn, self.clock, member=member, resource=target)
 
+    def lease_page(self, *, after: tuple[str, int, str] | None = None, limit: int = 100,
+                   member: str | None = None, resource: str | None = None) -> list[Lease]:
+        """Live leases by resource, after the (resource, token, id) of the last one
+        seen."""
+        target = None if resource is None else self._lease_resource(resource)
+        with self.store.reading() as conn:
+            return leases.page(conn, self.clock, after=after, limit=limit, member=member,
+                               resource=target)
+
     def lease(self, lease_id: str) -> Lease:
         """One held lease (`NotFound` once released or expired)."""
         with self.store.reading() as conn:

@@ -230,6 +230,18 @@ def subject_memories(conn: Connection, subject: str, *, reader: str | None,
     return [_memory(row) for row in conn.execute(query)]
 
 
+def page(conn: Connection, subject: str, *, reader: str | None, before: int | None,
+         limit: int) -> list[Memory]:
+    """`subject`'s memories visible to `reader`, newest first, stored before ledger seq
+    `before` (that of the last one seen): keyset pages. No governance, as for
+    `subject_memories`."""
+    query = select(memories).where(memories.c.subject == subject, _visible_to(reader))
+    if before is not None:
+        query = query.where(memories.c.seq < before)
+    query = query.order_by(memories.c.seq.desc()).limit(limit)
+    return [_memory(row) for row in conn.execute(query)]
+
+
 def search(conn: Connection, dialect: Dialect, subject: str, terms: Sequence[str], *,
            reader: str | None, limit: int) -> list[Memory]:
     """`subject`'s memories visible to `reader` matching any of `terms`, most relevant

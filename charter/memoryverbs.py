@@ -17,7 +17,7 @@ from charter.authority import Authority
 from charter.clock import Clock
 from charter.decisionlog import DecisionLog
 from charter.decisions import Decision
-from charter.errors import InvalidInput
+from charter.errors import InvalidInput, NotFound
 from charter.ledger import EventDraft, Ledger
 from charter.memory import Forgotten, Kind, Memory
 from charter.store import Store, ids_starting
@@ -76,6 +76,21 @@ class MemoryVerbs:
         """`subject`'s latest memories that `by` may see, newest first (`memory.read`)."""
         return self.recall(subject, "", by=by, limit=limit)
 
+    def memory_page(self, subject: str, *, by: str, before: int | None = None,
+                    limit: int = 50) -> list[Memory]:
+        """`subject`'s memories that `by` may see (`memory.read`), newest first, stored
+        before ledger seq `before` (that of the last one seen): keyset pages."""
+        authority = self.authority()
+        org = authority.org
+        subject = memory.canonical_subject(org, subject, memory.READ)
+        memory.check_member(org, by)
+        memory.check_limit(limit)
+        if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+            raise InvalidInput(f"before is a ledger seq (a whole number), not {before!r}")
+        self._permit(authority, by, memory.READ, subject)
+        with self.store.reading() as conn:
+            return memory.page(conn, subject, reader=by, before=before, limit=limit)
+
     def forget(self, memory_id: str, *, by: str, reason: str) -> Forgotten:
         """Erase a memory everywhere: from the read tables and the full-text index, and
         from the payload of the ledger event that stored it (redacted; the chain still
@@ -83,7 +98,8 @@ class MemoryVerbs:
         checkpointed and truncated, so the text is not left in the database's files.
 
         Who may forget: the member who wrote the memory, or a member permitted
-        `memory.write` on its subject (e.g. to carry out an erasure request).
+        `memory.write` on its subject (e.g. to carry out an erasure request). A private
+        memory exists only for its author: nobody else may forget it (or see it).
         """
         authority = self.authority()
         org = authority.org
@@ -96,6 +112,8 @@ class MemoryVerbs:
         with self.store.transaction() as conn:
             self.ledger.hold_head(conn)
             found = memory.get(conn, memory_id, lock=True)
+            if found.private and found.by != by:
+                raise NotFound(f"no memory {memory_id}")
             if found.by != by:
                 self._permit(authority, by, memory.WRITE, found.subject,
                              why=f"forget memory {memory_id} (written by {found.by})")

@@ -56,6 +56,9 @@ class Outcome:
     reported_by: str
     at: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "cost": None if self.cost is None else str(self.cost)}
+
     @classmethod
     def from_row(cls, row: Row[Any]) -> Outcome:
         return cls(row.id, row.task_id, row.member, row.engine_version, row.task_type,

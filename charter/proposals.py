@@ -339,6 +339,23 @@ def listing(conn: Connection, *, subject: str | None = None, key: str | None = N
     return [_proposal(row) for row in conn.execute(query)]
 
 
+def page(conn: Connection, *, after: tuple[str, str] | None, limit: int,
+         subject: str | None = None, key: str | None = None, member: str | None = None,
+         status: str | None = None) -> list[Proposal]:
+    """Proposals oldest first, from just after `after` (created_at, id): keyset pages,
+    filtered by subject, key, member and status."""
+    query = select(proposals).order_by(proposals.c.created_at, proposals.c.id).limit(limit)
+    if after is not None:
+        query = query.where((proposals.c.created_at > after[0])
+                            | ((proposals.c.created_at == after[0])
+                               & (proposals.c.id > after[1])))
+    for column, value in (("subject", subject), ("key", key), ("member", member),
+                          ("status", status)):
+        if value is not None:
+            query = query.where(proposals.c[column] == value)
+    return [_proposal(row) for row in conn.execute(query)]
+
+
 def _parties(conn: Connection, resolution_ids: Iterable[str | None]) -> list[Proposal]:
     wanted = sorted(r for r in resolution_ids if r is not None)
     if not wanted:

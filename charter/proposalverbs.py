@@ -84,6 +84,15 @@ class ProposalVerbs:
             return proposals.listing(conn, subject=subject, key=key, member=member,
                                      status=status)
 
+    def proposal_page(self, *, after: tuple[str, str] | None = None, limit: int = 100,
+                      subject: str | None = None, key: str | None = None,
+                      member: str | None = None, status: str | None = None) -> list[Proposal]:
+        """Proposals oldest first, after the (created_at, id) of the last one seen;
+        `subject` as recorded (`Type::id`)."""
+        with self.store.reading() as conn:
+            return proposals.page(conn, after=after, limit=limit, subject=subject, key=key,
+                                  member=member, status=status)
+
     def resolution(self, resolution_id: str) -> Resolution:
         """How a dispute was arbitrated: rule, winner, losers, evidence, approval."""
         with self.store.reading() as conn:

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(
         10, ge=0, description="Extra PostgreSQL connections allowed at peak."
     )
+    rate_limit: float = Field(
+        200.0, ge=0, description="API requests per second each token may make on one "
+        "server process (bursts of twice that); 0 turns the limit off.")
 
 
 def settings_table() -> str:

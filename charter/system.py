@@ -27,10 +27,12 @@ from charter.settings import Settings
 from charter.store import Store, ids_starting, open_store
 from charter.store.schema import approvals as approvals_table
 from charter.store.schema import tasks as tasks_table
+from charter.tokenverbs import TokenVerbs
 from charter.work import WorkVerbs
 
 
-class Charter(GovernanceVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs, MemoryVerbs):
+class Charter(GovernanceVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs, MemoryVerbs,
+              TokenVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 

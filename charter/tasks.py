@@ -318,6 +318,20 @@ def listing(conn: Connection, *, state: str | None = None, assignee: str | None 
     return [Task.from_row(row) for row in conn.execute(query.limit(limit))]
 
 
+def page(conn: Connection, *, after: tuple[str, str] | None, limit: int,
+         state: str | None = None, assignee: str | None = None,
+         task_type: str | None = None) -> list[Task]:
+    """Tasks oldest first, from just after `after` (created_at, id): keyset pages."""
+    query = select(tasks).order_by(tasks.c.created_at, tasks.c.id)
+    if after is not None:
+        query = query.where((tasks.c.created_at > after[0])
+                            | ((tasks.c.created_at == after[0]) & (tasks.c.id > after[1])))
+    for column, value in (("state", state), ("assignee", assignee), ("type", task_type)):
+        if value is not None:
+            query = query.where(tasks.c[column] == value)
+    return [Task.from_row(row) for row in conn.execute(query.limit(limit))]
+
+
 def load(conn: Connection, member: str) -> int:
     """Tasks the member holds now (assigned, running or awaiting approval)."""
     return int(conn.execute(select(func.count()).select_from(tasks).where(

@@ -104,13 +104,18 @@ class WorkVerbs:
 
     def submit_task(self, task_type: str, subject: str, payload: dict[str, Any] | None = None,
                     *, requester: str, priority: int = 0, deadline: datetime | None = None,
-                    value: Decimal | int | str | None = None) -> Task:
-        """Queue a task of a declared type (validated against it)."""
+                    value: Decimal | int | str | None = None, dispatch: bool = False) -> Task:
+        """Queue a task of a declared type (validated against it); with `dispatch`, assign
+        it in the same transaction (the allocator's pick, or a person's queue)."""
         org = self._require_org()
+        dispatcher = self.dispatcher() if dispatch else None
         with self.store.transaction() as conn:
-            return tasks.submit(conn, self.ledger, self.clock, org, task_type=task_type,
+            task = tasks.submit(conn, self.ledger, self.clock, org, task_type=task_type,
                                 subject=subject, payload=payload, priority=priority,
                                 deadline=deadline, value=value, requester=requester)
+            if dispatcher is None:
+                return task
+            return dispatcher.dispatch(conn, self.ledger, task, self.clock.now())
 
     def assign_task(self, task_id: str, member: str, *, actor: str,
                     strategy: str = "manual") -> Task:
@@ -242,6 +247,14 @@ class WorkVerbs:
         with self.store.reading() as conn:
             return tasks.listing(conn, state=state, assignee=assignee, task_type=task_type,
                                  limit=limit)
+
+    def task_page(self, *, after: tuple[str, str] | None = None, limit: int = 100,
+                  state: str | None = None, assignee: str | None = None,
+                  task_type: str | None = None) -> list[Task]:
+        """Tasks oldest first, after the (created_at, id) of the last one seen."""
+        with self.store.reading() as conn:
+            return tasks.page(conn, after=after, limit=limit, state=state,
+                              assignee=assignee, task_type=task_type)
 
     def person_queue(self, member: str) -> list[Task]:
         """The tasks waiting in a person's queue, most urgent first."""

@@ -320,6 +320,21 @@ actions = Table(
 """Actions members performed in the world after Charter allowed them (engines and
 integrations act only through `charter.gate`)."""
 
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("member", String(64), nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("hash", HASH, nullable=False, unique=True,
+           comment="sha256 of the token; the token itself is never stored"),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("expires_at", TIMESTAMP, nullable=True),
+    Column("revoked_at", TIMESTAMP, nullable=True),
+    Index("ix_api_tokens_member", "member"),
+)
+"""Bearer tokens of the API. Not a read table: the ledger records that a token was
+created or revoked, never its hash, so a replay cannot (and must not) recreate them."""
+
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
     approvals, approval_votes, tasks, outcomes, autonomy_levels, lease_tokens, leases,
