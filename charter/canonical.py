@@ -28,13 +28,25 @@ def digest(value: Any) -> str:
 
 def json_safe(value: Any) -> Any:
     """`value` with anything canonical JSON cannot hold (NaN, infinity, sets, objects)
-    replaced by its `repr`, for recording what a caller sent as it was."""
+    replaced by its `repr`, and text no database stores (a lone surrogate, NUL) made
+    storable, for recording what a caller sent as nearly as it was."""
     if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
+        return {storable_text(str(key)): json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return storable_text(value)
+    if value is None or isinstance(value, int | float | bool):
         return value
-    return repr(value)
+    return storable_text(repr(value))
+
+
+def storable_text(text: str) -> str:
+    """`text` as every database stores it: lone surrogates (not UTF-8) and NUL (refused
+    by PostgreSQL) replaced by U+FFFD."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch
+                   for ch in text)

@@ -82,12 +82,12 @@ class DecisionLog:
                 self._write(batch)
 
     def _drop_unwritable(self, batch: list[EventDraft]) -> None:
-        """Drop events no retry can write (not canonical JSON), so they cannot block
-        the queue; the rest stay queued."""
+        """Drop events no retry can write (not canonical JSON, or not UTF-8), so they
+        cannot block the queue; the rest stay queued."""
         bad = []
         for draft in batch:
             try:
-                canonical_json(draft.payload)
+                canonical_json([draft.actor, draft.subject, draft.payload]).encode("utf-8")
             except (TypeError, ValueError):
                 bad.append(draft)
         if not bad:

@@ -27,7 +27,7 @@ from charter import (
 from charter.approvals import Approval
 from charter.authority import Authority
 from charter.budgets import EnvelopeUsage, OverBudget, Reservation
-from charter.canonical import json_safe
+from charter.canonical import json_safe, storable_text
 from charter.clock import Clock
 from charter.decisionlog import DecisionLog
 from charter.decisions import Decision, Reason
@@ -184,12 +184,14 @@ class GovernanceVerbs:
     def _decision_draft(self, decision: Decision) -> EventDraft:
         snapshot = self._snapshot
         payload = decision.to_json()
-        if decision.request is None:  # invalid: record what was sent, as it was sent
-            payload["context"] = json_safe(payload["context"])
+        actor, subject = decision.member, decision.resource[:256]
+        if decision.request is None:  # invalid: record what was sent, as nearly as it can be
+            payload = json_safe(payload)
+            actor, subject = storable_text(actor)[:128], storable_text(subject)
         if snapshot is not None:
             payload["org_version"] = snapshot.org_version
             payload["policy_version"] = snapshot.policy_version
-        return EventDraft(DECISION, decision.member, decision.resource[:256], payload)
+        return EventDraft(DECISION, actor, subject, payload)
 
     def _escalate(self, conn: Connection, authority: Authority,
                   decision: Decision) -> Decision:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any
 
-from charter.canonical import digest
+from charter.canonical import digest, storable_text
 from charter.cedarschema import action_resource_types
 from charter.org import Org
 from charter.orgrules import value_matches
@@ -65,6 +65,11 @@ class AuthzRequest:
 
 def parse_resource(org: Org, action: str, resource: str | dict[str, str]) -> tuple[str, str]:
     """`Vendor::globex`, `Vendor::"globex"`, `vendor:globex` or {type, id}."""
+    spelt = [resource] if isinstance(resource, str) else (
+        [str(v) for v in resource.values()] if isinstance(resource, dict) else [])
+    if any(storable_text(text) != text for text in spelt):
+        raise RequestInvalid("the resource is not valid text (it holds a lone surrogate "
+                             "or a NUL character)")
     if isinstance(resource, str):
         return _parse_text_resource(org, action, resource)
     return _parse_resource(org, action, resource)
@@ -145,6 +150,9 @@ def check_context(org: Org, action: str,
             raise RequestInvalid(f"context.{name} must be a finite number")
         if base == "Long" and isinstance(value, float) and value.is_integer():
             value = int(value)
+        if isinstance(value, str) and storable_text(value) != value:
+            raise RequestInvalid(f"context.{name} is not valid text (it holds a lone "
+                                 "surrogate or a NUL character)")
         if not value_matches(type_name, value) or (base == "Long" and isinstance(value, float)):
             wanted = {"Amount": "a non-negative number", "Long": "a whole number",
                       "String": "text", "Bool": "true or false"}[base]

@@ -115,3 +115,19 @@ def test_a_forbid_blind_to_the_principal_denies_without_asking_the_chain(acme: C
     decision = acme.authorize("support-bot", "memory.read", PAYROLL, {})
     assert decision.outcome == "deny"
     assert "every member alike" not in decision.explain()
+
+
+def test_text_no_database_stores_is_refused_and_still_recorded(acme):
+    """A lone surrogate or a NUL in a resource or context is an invalid request; the
+    decision is still recorded (the offending characters replaced), and the ledger
+    goes on verifying."""
+    for resource, context in (("Customer::\ud8004", {}), ("Customer::4\x002", {}),
+                              ("Vendor::globex", {"amount": 5, "note\ud800": 1})):
+        action = "ticket.resolve" if resource.startswith("Customer") else "purchase.create"
+        decision = acme.authorize("support-bot", action, resource, context)
+        assert decision.outcome == "deny" and decision.reasons[0].kind == "invalid"
+    acme.flush_decisions()
+    recorded = [e for e in acme.tail(10) if e.kind == "decision.made"]
+    assert len(recorded) == 3
+    assert all("\ud800" not in e.subject and "\x00" not in e.subject for e in recorded)
+    assert acme.verify_ledger().ok
