@@ -26,7 +26,7 @@ from charter.ledger import Event, EventDraft, Ledger, format_time
 from charter.store.schema import approval_votes, approvals
 from charter.types import ApprovalRule
 
-Status = Literal["pending", "approved", "rejected", "expired", "executed"]
+Status = Literal["pending", "approved", "rejected", "expired", "executed", "withdrawn"]
 REQUESTED = "approval.requested"
 _INSERT_APPROVAL = insert(approvals)
 _PENDING = select(approvals.c.id, approvals.c.approvers).where(
@@ -323,6 +323,7 @@ PROJECTORS: dict[str, Callable[[Connection, Event], None]] = {
     "approval.rejected": _status("rejected", "decided_at"),
     "approval.expired": _status("expired", "decided_at"),
     "approval.executed": _status("executed", "executed_at"),
+    "approval.withdrawn": _status("withdrawn", "decided_at"),
     "approval.escalated": _project_escalated,
 }
 """How approval events change the `approvals` and `approval_votes` read tables."""

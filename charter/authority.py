@@ -13,7 +13,7 @@ erroring forbid would otherwise let a request through.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +34,22 @@ class Authority:
     """Decides requests against one org and policy set (and the live delegations)."""
 
     def __init__(self, engine: PolicyEngine, delegations: Sequence[Delegation] = (),
-                 levels: dict[tuple[str, str], AutonomyLevel] | None = None) -> None:
+                 levels: dict[tuple[str, str], AutonomyLevel] | None = None,
+                 suspended: Mapping[str, str] | None = None,
+                 frozen: Mapping[str, str] | None = None) -> None:
         self.engine = engine
         self.org = engine.org
         self.delegations = tuple(delegations)
         self.levels = levels or {}
+        self.suspended = dict(suspended or {})
+        """Members stopped by the kill switch: member → why."""
+        self.frozen = dict(frozen or {})
+        """Actions frozen org-wide: action → why."""
+
+    def active(self, member: str) -> bool:
+        """Active in the org file and not suspended by the kill switch."""
+        return (self.org.members[member].status == "active"
+                and member not in self.suspended)
 
     def decide(self, member: str, action: str, resource: str | dict[str, str],
                context: Any = None, *, task_type: str | None = None,
@@ -53,9 +64,15 @@ class Authority:
             return Decision("deny", member, action, str(resource),
                             context if isinstance(context, dict) else {},
                             (Reason("invalid", f"invalid request: {error}"),))
+        if member in self.suspended:
+            return self._decision(request, "deny", Reason(
+                "suspended", f"{member} is suspended: {self.suspended[member]}"))
         if self.org.members[member].status != "active":
             return self._decision(request, "deny", Reason(
                 "suspended", f"{member} is {self.org.members[member].status}"))
+        if action in self.frozen:
+            return self._decision(request, "deny", Reason(
+                "frozen", f"{action} is frozen for everyone: {self.frozen[action]}"))
         (answer,) = self.engine.evaluate([member], action, request.cedar_resource,
                                          request.cedar_context)
         refusal = _refusal(answer)
@@ -127,7 +144,7 @@ class Authority:
                   now: datetime) -> Decision:
         """Escalate to the first `quorum` ancestors permitted the same request."""
         chain = [m for m in self.org.chain_of_command(request.member)
-                 if self.org.members[m].status == "active"]
+                 if self.active(m)]
         answers = self.engine.evaluate(chain, request.action, request.cedar_resource,
                                        request.cedar_context) if chain else []
         approvers = tuple(m for m, a in zip(chain, answers, strict=True)

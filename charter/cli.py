@@ -259,10 +259,12 @@ def db_settings() -> None:
 def main() -> None:
     """Run the CLI: exit 0 ok, 1 when Charter refuses or fails, 2 on usage errors."""
     import charter.cli_governance
+    import charter.cli_killswitch
     import charter.cli_leases
     import charter.cli_mcp
     import charter.cli_memory
     import charter.cli_proposals
+    import charter.cli_replay
     import charter.cli_serve
     import charter.cli_work
     import charter.cli_worker  # noqa: F401 - these register their commands on `app`

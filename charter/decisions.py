@@ -11,7 +11,8 @@ from charter.requests import AuthzRequest
 
 Outcome = Literal["allow", "deny", "escalate"]
 ReasonKind = Literal["policy", "forbid", "no-permit", "invalid", "error", "autonomy",
-                     "delegation", "chain", "quorum", "budget", "approval", "suspended"]
+                     "delegation", "chain", "quorum", "budget", "approval", "suspended",
+                     "frozen"]
 
 
 @dataclass(frozen=True, slots=True)

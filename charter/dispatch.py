@@ -10,13 +10,14 @@ strategies can later be evaluated off-policy on the ledger.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from charter import tasks
+from charter import tasks, tracing
 from charter.allocator import Allocator, Candidate, Choice, NoEligibleMember, TaskSpec
 from charter.authority import Authority
 from charter.fallback import nearest_person
@@ -64,7 +65,9 @@ class Dispatcher:
             version = engine_version(self.org, member.id)
             missing = [s for s in spec.skills if s not in member.skills]
             reason = ""
-            if member.status != "active":
+            if member.id in self.authority.suspended:
+                reason = "suspended"
+            elif member.status != "active":
                 reason = f"{member.status}"
             elif missing:
                 reason = f"lacks skill {', '.join(missing)}"
@@ -100,6 +103,15 @@ class Dispatcher:
         """Assign one queued task. With nobody eligible it goes to a person's queue (the
         requester if a person, else the nearest person above it), never silently
         nowhere."""
+        started = time.time_ns()
+        moved = self._place(conn, ledger, task, now, strategy)
+        if moved.state != "queued":  # a task left waiting is tried again: no span each time
+            tracing.task_step(conn, "charter.task.allocate", moved, member=moved.assignee,
+                              start_ns=started, state=moved.state, reason=moved.reason)
+        return moved
+
+    def _place(self, conn: Connection, ledger: Ledger, task: Task, now: datetime,
+               strategy: str | None) -> Task:
         candidates = self.candidates(conn, task, now)
         try:
             choice = self.allocator.choose(task_spec(task), candidates, strategy=strategy)
@@ -117,6 +129,7 @@ class Dispatcher:
         """Assign many queued tasks at once over the members' free slots, maximising the
         total (`linear_sum_assignment`) after priority and deadline; tasks nobody is
         eligible for go to a person's queue; the rest wait for free slots."""
+        started = time.time_ns()
         by_id = {task.id: task for task in waiting}
         held = tasks.loads(conn)
         slates = {task.id: self.candidates(conn, task, now, held) for task in waiting}
@@ -137,10 +150,13 @@ class Dispatcher:
                 "runners_up": [{"member": c.member, "reason": c.reason}
                                for c in slates[placed.task.id]
                                if c.member != placed.member]}
-            moved.append(tasks.assign(conn, ledger, self.org, placed.task.id, placed.member,
-                                      actor="charter", strategy=chosen,
-                                      probability=placed.probability,
-                                      explanation=explained))
+            assigned = tasks.assign(conn, ledger, self.org, placed.task.id, placed.member,
+                                    actor="charter", strategy=chosen,
+                                    probability=placed.probability, explanation=explained)
+            tracing.task_step(conn, "charter.task.allocate", assigned, member=placed.member,
+                              start_ns=started, state=assigned.state, reason=assigned.reason,
+                              batch=len(waiting))
+            moved.append(assigned)
         for spec in result.unassigned:
             if not any(c.eligible for c in slates[spec.id]) and not _only_busy(
                     slates[spec.id]):

@@ -22,7 +22,9 @@ from charter import (
     orgversions,
     policyversions,
     readmodel,
+    suspensions,
     tasks,
+    tracing,
 )
 from charter.approvals import Approval
 from charter.authority import Authority
@@ -133,6 +135,7 @@ class GovernanceVerbs:
             policy_number = policyversions.current_version_number(conn)
             live = delegations.load_delegations(conn, self.clock.now())
             levels = autonomy.current_levels(conn)
+            stopped, frozen = suspensions.suspended(conn), suspensions.frozen(conn)
             if snapshot is None or snapshot.org_version != org_number:
                 engine = self._build_engine(conn, org_number, policy_number)
             elif snapshot.policy_version != policy_number:
@@ -142,7 +145,8 @@ class GovernanceVerbs:
             else:
                 engine = snapshot.authority.engine
         self._snapshot = Snapshot(org_number, policy_number,
-                                  Authority(engine, live, levels), time.monotonic())
+                                  Authority(engine, live, levels, stopped, frozen),
+                                  time.monotonic())
         return self._snapshot.authority
 
     def _build_engine(self, conn: Connection, org_number: int,
@@ -169,13 +173,21 @@ class GovernanceVerbs:
         decision is recorded in the ledger. With `task_id`, the request (and so its
         approval) is bound to that task."""
         authority = self.authority()
-        decision = authority.decide(member, action, resource, context, task_type=task_type,
-                                    now=self.clock.now(), task=task_id)
-        if decision.outcome == "escalate":  # opens an approval, or finds it waiting
-            with self.store.transaction() as conn:
-                return self._escalate(conn, authority, decision)
-        self._decisions.submit(self._decision_draft(decision))
-        return decision
+        with tracing.start("charter.authorize",
+                           parent=tracing.request_parent(self.store, task_id),
+                           member=member, action=action, task_type=task_type,
+                           task_id=task_id) as span:
+            decision = authority.decide(member, action, resource, context,
+                                        task_type=task_type, now=self.clock.now(),
+                                        task=task_id)
+            if decision.outcome == "escalate":  # opens an approval, or finds it waiting
+                with self.store.transaction() as conn:
+                    decision = self._escalate(conn, authority, decision)
+            else:
+                self._decisions.submit(self._decision_draft(decision))
+            tracing.describe(span, decision=decision.outcome, resource=decision.resource,
+                             approval_id=decision.approval_id)
+            return decision
 
     def flush_decisions(self) -> None:
         """Wait until every decision made so far is in the ledger."""

@@ -48,6 +48,8 @@ _TOKEN_ROW = select(lease_tokens.c.token, lease_tokens.c.resource).where(
 _LEASE = select(leases).where(leases.c.id == bindparam("lease_id"))
 _OF_TASK = select(leases).where(leases.c.task_id == bindparam("task_id")).order_by(
     leases.c.acquired_at, leases.c.id)
+_OF_MEMBER = select(leases).where(leases.c.member == bindparam("member")).order_by(
+    leases.c.acquired_at, leases.c.id)
 _LAPSED = select(leases).where(leases.c.expires_at <= bindparam("now")).order_by(
     leases.c.expires_at, leases.c.id)
 _SET_TOKEN = update(lease_tokens).where(lease_tokens.c.resource == bindparam("key"))
@@ -186,6 +188,21 @@ def release_task_leases(conn: Connection, ledger: Ledger, clock: Clock, task_id:
     ledger.hold_head(conn)
     rows = conn.execute(_locked(ledger.store.dialect, "of_task", _OF_TASK),
                         {"task_id": task_id}).all()
+    return _release_rows(conn, ledger, clock, rows, reason)
+
+
+def release_member_leases(conn: Connection, ledger: Ledger, clock: Clock, member: str,
+                          reason: str) -> int:
+    """Release every lease `member` holds (a suspended member holds nothing); returns
+    how many were live."""
+    ledger.hold_head(conn)
+    rows = conn.execute(_locked(ledger.store.dialect, "of_member", _OF_MEMBER),
+                        {"member": member}).all()
+    return len(_release_rows(conn, ledger, clock, rows, reason))
+
+
+def _release_rows(conn: Connection, ledger: Ledger, clock: Clock, rows: Any,
+                  reason: str) -> list[Lease]:
     stamp = format_time(clock.now())
     released: list[Lease] = []
     drafts = []

@@ -9,6 +9,7 @@ reasons read well.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,25 @@ from charter.cedarschema import entities, schema_text
 from charter.errors import InvalidInput
 from charter.org import Org
 from charter.yamlsource import SourceProblem
+
+MAX_POLICY_CHARS = 1_000_000
+"""The most text a policy set may hold, all files together."""
+MAX_POLICY_TOKENS = 5_000
+MAX_POLICY_DEPTH = 32
+MAX_HAS_PATH = 16
+"""Cedar parses recursively (about a thousand nested brackets, or some tens of thousands
+of chained `&&` or `if`, overflow its stack and end the process) and expands `has a.b.c`
+into a test quadratic in its length: one policy may hold this many tokens, brackets this
+deep and `has` paths this long."""
+MAX_CEDAR_NESTING = 120
+"""Cedar reads a policy set back from JSON nested at most 128 levels (about 60 chained
+`&&`, `||` or `if`)."""
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRINGS_AND_COMMENTS = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*')
+_BRACKETS = re.compile(r"[\[\]{}]")
+_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\S")
+_HAS_PATH = re.compile(r"\bhas\s+[A-Za-z_]\w*((?:\s*\.\s*[A-Za-z_]\w*)*)")
 
 
 class PolicyInvalid(InvalidInput):
@@ -42,8 +62,14 @@ def read_policy_files(folder: Path) -> dict[str, str]:
     """The folder's `.cedar` files by name (sorted), as text."""
     if not folder.is_dir():
         raise PolicyInvalid(f"policies folder not found: {folder}")
-    return {path.name: path.read_text(encoding="utf-8")
-            for path in sorted(folder.glob("*.cedar"))}
+    files: dict[str, str] = {}
+    for path in sorted(folder.glob("*.cedar")):
+        try:
+            files[path.name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise _invalid([SourceProblem(path.name, None, "",
+                                          f"cannot be read: {error}")]) from None
+    return files
 
 
 def split_statements(text: str) -> Iterator[tuple[int, str]]:
@@ -94,21 +120,20 @@ class CompiledPolicies:
 
 
 def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
-    """Parse and validate every policy; raise `PolicyInvalid` listing every problem."""
-    problems: list[SourceProblem] = []
+    """Parse and validate every policy; raise `PolicyInvalid` listing every problem.
+
+    A policy too large or too deep for Cedar's parser is refused before Cedar sees it."""
+    problems = _text_problems(files)
+    if problems:
+        raise _invalid(problems)
     statements: dict[str, PolicyStatement] = {}
     static: dict[str, Any] = {}
     for name, text in files.items():
         for line, body in split_statements(text):
-            try:
-                parsed = json.loads(cedarpy.policies_to_json_str(body))["staticPolicies"]
-            except ValueError as error:
-                problems.append(SourceProblem(name, line, "", f"Cedar: {error}"))
+            policy = _parse_statement(body)
+            if isinstance(policy, str):
+                problems.append(SourceProblem(name, line, "", policy))
                 continue
-            if len(parsed) != 1:
-                problems.append(SourceProblem(name, line, "", "expected one policy here"))
-                continue
-            policy = next(iter(parsed.values()))
             annotations = {k: str(v) for k, v in (policy.get("annotations") or {}).items()}
             policy_id = annotations.get("id") or f"{name}:{line}"
             if policy_id in statements:
@@ -117,7 +142,11 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
                                               f"`{policy_id}` (first at {first.file}:"
                                               f"{first.line})"))
                 continue
-            result = cedarpy.validate_policies(body, schema)
+            try:
+                result = cedarpy.validate_policies(body, schema)
+            except (ValueError, RecursionError) as error:
+                problems.append(SourceProblem(name, line, policy_id, f"Cedar: {error}"))
+                continue
             for problem in result.errors:
                 message = problem.error.replace(f"for policy `{problem.policy_id}`, ", "")
                 problems.append(SourceProblem(name, line, policy_id, f"Cedar: {message}"))
@@ -125,15 +154,11 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
                                                     annotations)
             static[policy_id] = policy
     if problems:
-        listing = "\n".join(f"  {problem}" for problem in problems)
-        raise PolicyInvalid(
-            f"the policy set is not valid ({len(problems)} problem"
-            f"{'s' if len(problems) != 1 else ''}); the previous set keeps deciding:\n"
-            f"{listing}",
-            details=[{"file": p.file, "line": p.line, "policy": p.path, "message": p.message}
-                     for p in problems])
-    policy_set = cedarpy.PolicySet.from_json_str(json.dumps(
-        {"staticPolicies": static, "templates": {}, "templateLinks": []}))
+        raise _invalid(problems)
+    try:
+        policy_set = _policy_set(static)
+    except (ValueError, RecursionError):
+        raise _invalid(_unreadable(statements, static)) from None
     quorums = {policy_id: int(statement.annotations["quorum"])
                for policy_id, statement in statements.items()
                if statement.annotations.get("quorum", "").isdigit()}
@@ -141,6 +166,109 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
                           if _forbids_everyone(policy))
     return CompiledPolicies(policy_set, statements, digest(files), dict(files), quorums,
                             universal)
+
+
+def _invalid(problems: list[SourceProblem]) -> PolicyInvalid:
+    listing = "\n".join(f"  {problem}" for problem in problems)
+    return PolicyInvalid(
+        f"the policy set is not valid ({len(problems)} problem"
+        f"{'s' if len(problems) != 1 else ''}); the previous set keeps deciding:\n"
+        f"{listing}",
+        details=[{"file": p.file, "line": p.line, "policy": p.path, "message": p.message}
+                 for p in problems])
+
+
+def _text_problems(files: dict[str, str]) -> list[SourceProblem]:
+    """The files' text as a whole: bounded in size, and storable (no NUL character,
+    which PostgreSQL refuses)."""
+    problems, total = [], 0
+    for name, text in files.items():
+        if "\x00" in text:
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            problems.append(SourceProblem(name, line, "", "NUL characters are not allowed"))
+        total += len(text)
+        if total > MAX_POLICY_CHARS:
+            problems.append(SourceProblem(name, None, "", f"too large: the policy files may "
+                                          f"hold at most {MAX_POLICY_CHARS} characters"))
+            break
+    return problems
+
+
+def _parse_statement(body: str) -> dict[str, Any] | str:
+    """One policy in Cedar's JSON form, or why it is refused."""
+    problem = _shape_problem(body)
+    if problem is not None:
+        return problem
+    try:
+        parsed = cedarpy.policies_to_json_str(body)
+    except ValueError as error:
+        return f"Cedar: {error}"
+    if _nesting(parsed) > MAX_CEDAR_NESTING:
+        return ("its conditions nest too deeply for Cedar: split long chains of `&&`, "
+                "`||` or `if` into several policies")
+    try:
+        policies = json.loads(parsed)["staticPolicies"]
+    except (ValueError, RecursionError):
+        return "its conditions nest too deeply for Cedar"
+    if len(policies) != 1:
+        return "expected one policy here"
+    policy: dict[str, Any] = next(iter(policies.values()))
+    return policy
+
+
+def _shape_problem(statement: str) -> str | None:
+    """Why one policy's text is too large or too deep for Cedar's parser, or None."""
+    code = _STRINGS_AND_COMMENTS.sub(lambda m: '""' if m[0].startswith('"') else "",
+                                     statement)
+    depth = deepest = count = 0
+    for token in _TOKEN.finditer(code):
+        count += 1
+        if token[0] in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token[0] in ")]}":
+            depth -= 1
+    if count > MAX_POLICY_TOKENS:
+        return (f"too large: a policy may hold at most {MAX_POLICY_TOKENS} tokens "
+                f"(this one {count})")
+    if deepest > MAX_POLICY_DEPTH:
+        return f"too deep: brackets nest more than {MAX_POLICY_DEPTH} deep"
+    longest = max((m[1].count(".") + 1 for m in _HAS_PATH.finditer(code)), default=0)
+    if longest > MAX_HAS_PATH:
+        return (f"too long: a `has` path may name at most {MAX_HAS_PATH} attributes "
+                f"(this one {longest})")
+    return None
+
+
+def _nesting(parsed: str) -> int:
+    """How deep the brackets of a JSON text nest, outside strings."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.finditer(_STRINGS.sub("", parsed)):
+        depth += 1 if bracket[0] in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _policy_set(static: dict[str, Any]) -> Any:
+    return cedarpy.PolicySet.from_json_str(json.dumps(
+        {"staticPolicies": static, "templates": {}, "templateLinks": []}))
+
+
+def _unreadable(statements: dict[str, PolicyStatement],
+                static: dict[str, Any]) -> list[SourceProblem]:
+    """The policies Cedar cannot read back from their JSON form, each with its place
+    (or the whole set, when no single one is at fault)."""
+    problems = []
+    for policy_id, policy in static.items():
+        try:
+            _policy_set({policy_id: policy})
+        except (ValueError, RecursionError):
+            statement = statements[policy_id]
+            problems.append(SourceProblem(statement.file, statement.line, policy_id,
+                                          "its conditions nest too deeply for Cedar"))
+    files = sorted({statement.file for statement in statements.values()})
+    return problems or [SourceProblem(", ".join(files), None, "",
+                                      "Cedar cannot read this policy set")]
 
 
 def _forbids_everyone(policy: dict[str, Any]) -> bool:

@@ -36,6 +36,7 @@ def projectors() -> dict[str, Projector]:
         outcomes,
         policyversions,
         proposals,
+        suspensions,
         tasks,
     )
     return {
@@ -53,6 +54,7 @@ def projectors() -> dict[str, Projector]:
         **proposals.PROJECTORS,
         **memory.PROJECTORS,
         **actions.PROJECTORS,
+        **suspensions.PROJECTORS,
     }
 
 

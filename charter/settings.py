@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     rate_limit: float = Field(
         200.0, ge=0, description="API requests per second each token may make on one "
         "server process (bursts of twice that); 0 turns the limit off.")
+    otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP traces endpoint (e.g. `http://collector:4318/v1/traces`) "
+        "that receives a trace per task: submit, allocate, claim, authorize, engine run, "
+        "approval wait and completion. Empty: tracing is off. Needs the `otel` extra.")
+    service_name: str = Field(
+        "charter", min_length=1, description="The service name Charter's spans carry when "
+        "`otlp_endpoint` is set.")
 
 
 def settings_table() -> str:

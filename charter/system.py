@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
-from charter import budgets, orgversions, policyversions, readmodel
+from charter import budgets, orgversions, policyversions, readmodel, tracing
 from charter.authority import Authority
 from charter.clock import Clock, SystemClock
 from charter.decisionlog import DecisionLog
@@ -27,18 +27,20 @@ from charter.settings import Settings
 from charter.store import Store, ids_starting, open_store
 from charter.store.schema import approvals as approvals_table
 from charter.store.schema import tasks as tasks_table
+from charter.suspensionverbs import SuspensionVerbs
 from charter.tokenverbs import TokenVerbs
 from charter.work import WorkVerbs
 
 
 class Charter(GovernanceVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs, MemoryVerbs,
-              TokenVerbs):
+              TokenVerbs, SuspensionVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 
     def __init__(self, store: Store, settings: Settings | None = None,
                  clock: Clock | None = None) -> None:
         self.settings = settings or Settings()
+        tracing.install(self.settings)  # spans go to `otlp_endpoint` when it is set
         self.store = store
         self.clock = clock or SystemClock()
         secret = ServerSecret.from_settings(self.settings, store.database_file)

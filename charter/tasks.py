@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
-from charter import readmodel
+from charter import readmodel, tracing
 from charter.canonical import canonical_json, json_safe
 from charter.clock import Clock
 from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -29,6 +29,8 @@ from charter.org import Org
 from charter.store.schema import approvals, tasks
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import SpanContext
+
     from charter.handoff import HandoffPacket
 
 OPEN_STATES = ("queued", "assigned", "running", "awaiting_approval")
@@ -62,6 +64,9 @@ class Task:
     result: Any
     created_at: str
     updated_at: str
+    trace_id: str | None = None
+    """The OpenTelemetry trace of the task's spans (hex), when it was submitted with
+    tracing on."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Task:
@@ -70,7 +75,7 @@ class Task:
                    row.assignee, row.fencing, row.attempts, row.lease_until,
                    tuple(json.loads(row.excluded)), row.reason,
                    None if row.result is None else json.loads(row.result), row.created_at,
-                   row.updated_at)
+                   row.updated_at, row.trace_id)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "value": str(self.value), "excluded": list(self.excluded)}
@@ -88,13 +93,17 @@ class Claim:
     memories (see `charter.handoff`)."""
     resume: dict[str, Any] | None = None
     """For a task back from awaiting approval: what its engine saved when it paused."""
+    trace: SpanContext | None = None
+    """The claim's span in the task's trace, for the attempt's spans to go under (None
+    with tracing off)."""
 
 
 def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_type: str,
            subject: str, payload: dict[str, Any] | None = None, priority: int = 0,
            deadline: datetime | None = None, value: Decimal | int | str | None = None,
-           requester: str) -> Task:
-    """Queue a task of a declared type."""
+           requester: str, trace: dict[str, str] | None = None) -> Task:
+    """Queue a task of a declared type; `trace`: the trace and span ids of its submit
+    span (`charter.tracing.ids`), kept in the ledger."""
     spec = org.task_types.get(task_type)
     if spec is None:
         raise InvalidInput(f"unknown task type {task_type!r}: the org declares "
@@ -121,7 +130,8 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
     _record(conn, ledger, "task.submitted", requester, task_id, {
         "type": task_type, "subject": subject, "payload": payload or {},
         "value": str(worth), "priority": priority,
-        "deadline": None if deadline is None else format_time(deadline)})
+        "deadline": None if deadline is None else format_time(deadline),
+        **({"trace": trace} if trace else {})})
     return get(conn, task_id)
 
 
@@ -218,9 +228,14 @@ def resume_if_settled(conn: Connection, ledger: Ledger, task_id: str) -> Task | 
         approvals.c.task_id == task_id, approvals.c.status == "pending").limit(1)).first()
     if pending is not None:
         return None
-    _record(conn, ledger, "task.resumed", "charter", task_id, {
+    resumed = _record(conn, ledger, "task.resumed", "charter", task_id, {
         "set": {"state": "assigned", "approval_id": None,
                 "reason": f"its approvals are settled; back to {task.assignee}"}})
+    tracing.record("charter.task.approval_wait",
+                   parent=tracing.task_parent(conn, task_id, task.trace_id),
+                   start_ns=tracing.nanoseconds(task.updated_at),
+                   end_ns=tracing.nanoseconds(resumed.at), task_id=task_id,
+                   task_type=task.type, member=task.assignee, attempt=task.attempts)
     return get(conn, task_id)
 
 
@@ -373,6 +388,7 @@ def project_submitted(conn: Connection, event: Event) -> None:
         "state": "queued", "assignee": None, "fencing": 0, "attempts": 0,
         "lease_until": None, "fallback_step": 0, "fallback_used": 0, "excluded": "[]",
         "approval_id": None, "result": None, "reason": "submitted", "resume": None,
+        "trace_id": (p.get("trace") or {}).get("trace_id"),
         "created_at": event.at, "updated_at": event.at})
 
 

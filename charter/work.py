@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from charter import actions, autonomy, leases, outcomes, tasks
+from charter import actions, autonomy, leases, outcomes, tasks, tracing
 from charter.actions import PerformedAction
 from charter.allocator import NoEligibleMember
 from charter.authority import Authority
@@ -109,10 +110,15 @@ class WorkVerbs:
         it in the same transaction (the allocator's pick, or a person's queue)."""
         org = self._require_org()
         dispatcher = self.dispatcher() if dispatch else None
-        with self.store.transaction() as conn:
+        # The submit span starts the task's trace; the ledger keeps its ids.
+        with (tracing.start("charter.task.submit", new_trace=True, task_type=task_type,
+                            member=requester) as span,
+              self.store.transaction() as conn):
             task = tasks.submit(conn, self.ledger, self.clock, org, task_type=task_type,
                                 subject=subject, payload=payload, priority=priority,
-                                deadline=deadline, value=value, requester=requester)
+                                deadline=deadline, value=value, requester=requester,
+                                trace=tracing.ids(span))
+            span.set_attribute("charter.task.id", task.id)
             if dispatcher is None:
                 return task
             return dispatcher.dispatch(conn, self.ledger, task, self.clock.now())
@@ -121,18 +127,32 @@ class WorkVerbs:
                     strategy: str = "manual") -> Task:
         """Give a queued task to a member by hand."""
         org = self._require_org()
+        started = time.time_ns()
         with self.store.transaction() as conn:
-            return tasks.assign(conn, self.ledger, org, task_id, member, actor=actor,
-                                strategy=strategy)
+            assigned = tasks.assign(conn, self.ledger, org, task_id, member, actor=actor,
+                                    strategy=strategy)
+            tracing.task_step(conn, "charter.task.assign", assigned, member=member,
+                              start_ns=started, actor=actor, strategy=strategy)
+            return assigned
 
     def claim_next(self, member: str) -> Claim | None:
         """Start the member's most urgent assigned task (None when it has none). A task
         that was tried before comes with its hand-off packet."""
         org = self._require_org()
         authority = self.authority()
+        if member in authority.suspended:  # the kill switch: nothing more to claim
+            return None
+        started = time.time_ns()
         with self.store.transaction() as conn:
             claim = tasks.claim_next(conn, self.ledger, self.clock, org, member)
-            if claim is None or claim.task.attempts <= 1:
+            if claim is None:
+                return None
+            span = tracing.task_step(conn, "charter.task.claim", claim.task, member=member,
+                                     start_ns=started, attempt=claim.task.attempts,
+                                     fencing=claim.fencing)
+            if span is not None:
+                claim = replace(claim, trace=span)
+            if claim.task.attempts <= 1:
                 return claim
             packet = build_packet(conn, self.ledger, authority, claim.task, member,
                                   now=self.clock.now())
@@ -158,9 +178,12 @@ class WorkVerbs:
                       duration_s: float | None = None, quality: float | None = None) -> Task:
         """Finish an attempt; records the holder's self-reported success."""
         org = self._require_org()
+        started = time.time_ns()
         with self.store.transaction() as conn:
             done = tasks.complete(conn, self.ledger, task_id, member=member, fencing=fencing,
                                   result=result)
+            tracing.task_step(conn, "charter.task.complete", done, member=member,
+                              start_ns=started, state=done.state)
             outcome = outcomes.record(conn, self.ledger, org, task_id, success=True,
                                       reported_by=member, cost=cost, duration_s=duration_s,
                                       quality=quality, member=member)
@@ -171,9 +194,12 @@ class WorkVerbs:
                   cost: Decimal | float | str | None = None) -> Task:
         """Report a failed attempt; the fallback protocol decides what happens next."""
         org = self._require_org()
+        started = time.time_ns()
         with self.store.transaction() as conn:
             moved = tasks.fail(conn, self.ledger, org, task_id, member=member, fencing=fencing,
                                reason=reason)
+            tracing.task_step(conn, "charter.task.fail", moved, member=member,
+                              start_ns=started, reason=reason, state=moved.state)
             leases.release_task_leases(conn, self.ledger, self.clock, task_id,
                                        f"attempt by {member} failed: {reason}")
             outcome = outcomes.record(conn, self.ledger, org, task_id, success=False,
@@ -185,17 +211,26 @@ class WorkVerbs:
                        approval_ids: list[str], resume: dict[str, Any]) -> Task:
         """Pause a running attempt until its approvals are settled; `resume` is what its
         engine needs to go on. The task returns to the assignee once none is pending."""
+        started = time.time_ns()
         with self.store.transaction() as conn:
-            return tasks.await_approval(conn, self.ledger, task_id, member=member,
-                                        fencing=fencing, approval_ids=approval_ids,
-                                        resume=resume)
+            paused = tasks.await_approval(conn, self.ledger, task_id, member=member,
+                                          fencing=fencing, approval_ids=approval_ids,
+                                          resume=resume)
+            tracing.task_step(conn, "charter.task.await_approval", paused, member=member,
+                              start_ns=started, approvals=", ".join(approval_ids),
+                              state=paused.state)
+            return paused
 
     def release_task(self, task_id: str, *, member: str, fencing: int, reason: str) -> Task:
         """Give a running attempt back unfinished (it is not a failure): the task waits
         for its assignee's next claim."""
+        started = time.time_ns()
         with self.store.transaction() as conn:
-            return tasks.release(conn, self.ledger, task_id, member=member, fencing=fencing,
-                                 reason=reason)
+            released = tasks.release(conn, self.ledger, task_id, member=member,
+                                     fencing=fencing, reason=reason)
+            tracing.task_step(conn, "charter.task.release", released, member=member,
+                              start_ns=started, reason=reason)
+            return released
 
     def performed_actions(self, *, task_id: str | None = None,
                           member: str | None = None) -> list[PerformedAction]:

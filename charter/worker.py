@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from charter import engines
+from charter import engines, tracing
 from charter.engines.base import ActionResult, Engine, EngineResult, RunContext
 from charter.errors import CharterError, InvalidInput
 from charter.gate import ActionGate
@@ -117,7 +117,14 @@ class Worker:
         self.system.apply_approval_timeouts()
 
     async def _attempt(self, claim: Claim) -> None:
-        """Run one claimed attempt to its end: done, failed, paused or released."""
+        """Run one claimed attempt to its end: done, failed, paused or released; in an
+        engine-run span under the claim's span in the task's trace."""
+        with tracing.start("charter.engine.run", parent=claim.trace, task_id=claim.task.id,
+                           task_type=claim.task.type, member=self.member,
+                           attempt=claim.task.attempts):
+            await self._run_attempt(claim)
+
+    async def _run_attempt(self, claim: Claim) -> None:
         task = claim.task
         started = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(claim))
@@ -164,6 +171,7 @@ class Worker:
         org = self.system.org
         spec = org.member(self.member)
         assert spec.engine is not None
+        tracing.note(engine_kind=spec.engine.kind)
         gate = ActionGate(self.system, self.member, claim.task, claim.fencing)
         engine = engines.build(spec.engine)
         saved: dict[str, Any] = claim.resume or {}
@@ -193,9 +201,11 @@ class Worker:
             finish()
         except CharterError as error:  # the lease ran out and the task moved on
             self.counts.lost += 1
+            tracing.note(outcome="lost")
             log.warning("task %s: the result was refused: %s", claim.task.id, error)
             return
         setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
+        tracing.note(outcome=outcome)
 
     def _release(self, claim: Claim, reason: str) -> None:
         self._finish(claim, lambda: self.system.release_task(

@@ -12,6 +12,13 @@ Path_ = tuple[str | int, ...]
 _FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser where PyYAML was built with it; it keeps line marks too."""
 
+MAX_YAML_DEPTH = 64
+"""How deep collections may nest: an org file is a few levels deep, and building a much
+deeper one overflows the stack (libyaml's composer crashes the process)."""
+MAX_ALIAS_VALUES = 200_000
+"""How many values aliases may add to a document: each use of `*name` repeats every
+value under its anchor, so a few lines can otherwise expand to billions."""
+
 
 @dataclass(frozen=True)
 class SourceProblem:
@@ -62,7 +69,11 @@ def format_path(path: Iterable[str | int]) -> str:
 
 
 def load_located(text: str, file: str) -> tuple[LocatedDocument | None, list[SourceProblem]]:
-    """Parse one YAML document, keeping lines; report syntax errors and duplicate keys."""
+    """Parse one YAML document, keeping lines; report syntax errors, duplicate keys and
+    documents too deep or too large to build (see `shape_problem`)."""
+    refused = shape_problem(text, file)
+    if refused is not None:
+        return None, [refused]
     try:
         root = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as error:
@@ -79,6 +90,47 @@ def load_located(text: str, file: str) -> tuple[LocatedDocument | None, list[Sou
     document.lines[()] = root.start_mark.line + 1
     document.data = _build(root, (), document, problems, yaml.SafeLoader(""))
     return document, problems
+
+
+def shape_problem(text: str, file: str) -> SourceProblem | None:
+    """Why `text` must not be built, or None: collections nested deeper than
+    `MAX_YAML_DEPTH`, an alias inside the value it names (which never ends), or aliases
+    adding more than `MAX_ALIAS_VALUES` values. Read from the parser's events, before
+    anything is built; syntax errors are left to the parse that follows."""
+    open_nodes: list[list[Any]] = []  # [anchor, values so far] of each open collection
+    sizes: dict[str, int] = {}  # values under each anchor, its aliases expanded
+    added = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            line = event.start_mark.line + 1 if event.start_mark is not None else None
+            if isinstance(event, yaml.CollectionStartEvent):
+                open_nodes.append([event.anchor, 1])
+                if len(open_nodes) > MAX_YAML_DEPTH:
+                    return SourceProblem(file, line, "", f"nested too deeply: at most "
+                                                         f"{MAX_YAML_DEPTH} levels")
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                anchor, size = open_nodes.pop()
+            elif isinstance(event, yaml.AliasEvent):
+                if any(node[0] == event.anchor for node in open_nodes):
+                    return SourceProblem(file, line, "", f"the alias *{event.anchor} is "
+                                                         "inside the value it names")
+                anchor, size = None, sizes.get(str(event.anchor), 1)
+                added += size
+                if added > MAX_ALIAS_VALUES:
+                    return SourceProblem(file, line, "", f"too large: aliases expand it by "
+                                                         f"more than {MAX_ALIAS_VALUES} values")
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, size = event.anchor, 1
+            else:
+                continue
+            if anchor is not None:
+                sizes[anchor] = size
+            if open_nodes:
+                open_nodes[-1][1] += size
+    except yaml.YAMLError:
+        pass  # the parse that follows reports it, with its line
+    return None
 
 
 def _build(node: yaml.Node, path: Path_, document: LocatedDocument,

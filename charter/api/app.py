@@ -19,7 +19,7 @@ from charter.api.metrics import ApiMetrics
 from charter.mcp.server import mcp_app
 from charter.system import Charter
 
-ROUTES = ("tokens", "tasks", "org", "governance", "conflicts", "ledger")
+ROUTES = ("tokens", "tasks", "org", "governance", "conflicts", "ledger", "killswitch")
 """Modules of `charter.api.routes`, each with a `router`."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -192,6 +192,8 @@ tasks = Table(
     Column("reason", Text, nullable=True, comment="why it is in its current state"),
     Column("resume", Text, nullable=True,
            comment="JSON: what the engine saved while the task awaits approval"),
+    Column("trace_id", String(32), nullable=True,
+           comment="the OpenTelemetry trace its spans belong to (hex), when tracing is on"),
     Column("created_at", TIMESTAMP, nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
     Index("ix_tasks_state_priority", "state", "priority", "created_at"),
@@ -320,6 +322,24 @@ actions = Table(
 """Actions members performed in the world after Charter allowed them (engines and
 integrations act only through `charter.gate`)."""
 
+suspensions = Table(
+    "suspensions", metadata,
+    Column("member", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("at", TIMESTAMP, nullable=False),
+)
+"""Members stopped by the kill switch (over the org file's own `status`), until resumed."""
+
+freezes = Table(
+    "freezes", metadata,
+    Column("action", String(128), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("at", TIMESTAMP, nullable=False),
+)
+"""Actions frozen org-wide: `authorize` denies them to everyone until lifted."""
+
 api_tokens = Table(
     "api_tokens", metadata,
     Column("id", String(36), primary_key=True),
@@ -338,6 +358,6 @@ created or revoked, never its hash, so a replay cannot (and must not) recreate t
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
     approvals, approval_votes, tasks, outcomes, autonomy_levels, lease_tokens, leases,
-    proposals, resolutions, memories, actions,
+    proposals, resolutions, memories, actions, suspensions, freezes,
 )
 """Tables rebuilt from the ledger by a replay (in an order that respects references)."""

@@ -59,6 +59,29 @@ def test_invalid_org_exits_1_with_file_and_line(workspace: Path):
     assert versions.stdout.count("acme") == 1
 
 
+def test_org_and_policies_too_deep_or_large_are_refused_with_their_place(workspace: Path):
+    org = workspace / "charter.yaml"
+    text = org.read_text(encoding="utf-8")
+    bomb = "x-laughs: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"x-{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n"
+        for p, c in zip("abcdefghi", "bcdefghij", strict=True))
+    org.write_text(text + bomb, encoding="utf-8")
+    refused = run("org", "validate", cwd=workspace, env={"COLUMNS": "200"})
+    assert refused.returncode == 1
+    assert f"charter.yaml:{text.count(chr(10)) + 6}: too large" in refused.stderr
+    org.write_text(text, encoding="utf-8")
+    assert run("org", "load", cwd=workspace).returncode == 0
+    deep = workspace / "deep"
+    deep.mkdir()
+    (deep / "deep.cedar").write_text(
+        "\npermit (principal, action, resource) when { " + "(" * 1000 + "true"
+        + ")" * 1000 + " };\n", encoding="utf-8")
+    for command in ("validate", "load"):
+        result = run("policy", command, str(deep), cwd=workspace, env={"COLUMNS": "200"})
+        assert result.returncode == 1
+        assert "deep.cedar:2: too deep" in result.stderr
+
+
 def test_tampering_makes_verify_exit_1_naming_the_event(workspace: Path):
     for _ in range(3):
         assert run("org", "load", cwd=workspace).returncode == 0

@@ -1,4 +1,11 @@
-from charter.yamlsource import format_path, load_located
+import time
+from pathlib import Path
+
+import pytest
+
+from charter.errors import OrgInvalid
+from charter.org import parse_org
+from charter.yamlsource import MAX_ALIAS_VALUES, MAX_YAML_DEPTH, format_path, load_located
 
 
 def test_lines_are_kept_for_every_value():
@@ -26,3 +33,52 @@ def test_syntax_error_names_file_and_line():
 def test_format_path():
     assert format_path(("members", 3, "capacity")) == "members[3].capacity"
     assert format_path(()) == ""
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n"
+    for p, c in zip("abcdefghi", "bcdefghij", strict=True))
+"""Ten lines that expand to ten billion values."""
+
+
+@pytest.mark.parametrize(("text", "line", "fragment"), [
+    (ALIAS_BOMB, 6, f"more than {MAX_ALIAS_VALUES} values"),
+    ("a: 1\nb: &b [1, *b]\n", 2, "alias *b is inside the value it names"),
+    ("a: 1\nb: &b {c: [*b]}\n", 2, "alias *b is inside the value it names"),
+    ("a:\n  b: " + "[" * 100_000, 2, f"at most {MAX_YAML_DEPTH} levels"),
+    ("a: " + "{b: " * 1000 + "1" + "}" * 1000, 1, f"at most {MAX_YAML_DEPTH} levels"),
+], ids=["alias-bomb", "self-reference", "self-reference-deeper", "deep-lists",
+        "deep-mappings"])
+def test_documents_too_large_or_deep_to_build_are_refused(text: str, line: int,
+                                                          fragment: str):
+    started = time.perf_counter()
+    document, problems = load_located(text, "f.yaml")
+    assert time.perf_counter() - started < 2
+    assert document is None
+    (problem,) = problems
+    assert (problem.file, problem.line) == ("f.yaml", line)
+    assert fragment in problem.message
+    assert str(problem).startswith(f"f.yaml:{line}: ")
+
+
+def test_aliases_and_nesting_within_the_limits_are_read():
+    defaults = "defaults: &defaults {capacity: 5, skills: [a, b]}\n"
+    members = "".join(f"  - {{<<: *defaults, id: m{i}}}\n" for i in range(1000))
+    levels = MAX_YAML_DEPTH - 1  # under the top-level mapping
+    deep = "deep: " + "[" * levels + "]" * levels + "\n"
+    document, problems = load_located(defaults + "members:\n" + members + deep, "f.yaml")
+    assert problems == []
+    assert document is not None
+    assert document.data["members"][999] == {"capacity": 5, "skills": ["a", "b"],
+                                             "id": "m999"}
+    assert document.line_of(("members", 999)) == 1002
+
+
+def test_the_org_refuses_an_alias_bomb_with_its_place(tmp_path: Path):
+    (tmp_path / "policies").mkdir()
+    with pytest.raises(OrgInvalid) as caught:
+        parse_org("org: {id: acme, name: Acme}\n" + ALIAS_BOMB, "charter.yaml", tmp_path)
+    assert caught.value.details == [{
+        "file": "charter.yaml", "line": 7, "path": "",
+        "message": f"too large: aliases expand it by more than {MAX_ALIAS_VALUES} values"}]
+    assert "charter.yaml:7: too large" in caught.value.message

@@ -4,13 +4,10 @@ a whole with file, line and reason, and the versions in force keep deciding."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import cedarpy
-import yaml
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -19,7 +16,7 @@ from charter.api.auth import AdminDep, CallerDep, SystemDep
 from charter.errors import NoOrgLoaded, NotFound, OrgInvalid
 from charter.org import parse_org
 from charter.orgversions import OrgVersion
-from charter.policy import CompiledPolicies, PolicyInvalid, split_statements
+from charter.policy import MAX_POLICY_CHARS, CompiledPolicies
 from charter.policyversions import PolicyVersion
 from charter.system import Charter
 from charter.types import Identifier, Member
@@ -31,26 +28,6 @@ ORG_SOURCE = "charter.yaml"
 """The name problems in an org sent over the API are reported against."""
 POLICY_SOURCE = "api"
 """The source recorded for a policy set loaded over the API."""
-
-MAX_YAML_DEPTH = 64
-MAX_YAML_NODES = 200_000
-"""An org file is a few levels deep; aliases may not expand it past this many values."""
-MAX_POLICY_TOKENS = 2000
-MAX_POLICY_DEPTH = 32
-MAX_HAS_PATH = 16
-"""Cedar parses recursively, and expands `has a.b.c` quadratically: one policy may hold
-this many tokens, brackets this deep and `has` paths this long."""
-MAX_CEDAR_NESTING = 120
-"""Cedar reads a policy set back from JSON nested at most 128 levels (about 60 chained
-`&&`, `||` or `if`)."""
-MAX_POLICY_CHARS = 1_000_000
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-_STRINGS_AND_COMMENTS = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*')
-_BRACKETS = re.compile(r"[\[\]{}]")
-_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\S")
-_HAS_PATH = re.compile(r"\bhas\s+[A-Za-z_]\w*((?:\s*\.\s*[A-Za-z_]\w*)*)")
-
 
 def _no_nul(text: str) -> str:
     if "\x00" in text:
@@ -131,13 +108,11 @@ def org_versions(caller: CallerDep, system: SystemDep) -> list[dict[str, Any]]:
 def load_org(body: OrgFile, caller: AdminDep, system: SystemDep) -> dict[str, Any]:
     """Validated as a whole with its policies (default: the set in force); an invalid
     org changes nothing and every problem is listed with its line."""
-    _check_yaml_shape(body.yaml)
     if body.policies is not None:
         files = body.policies
     else:
         in_force = system.current_policies()
         files = {} if in_force is None else in_force.files
-    _check_policy_shape(files)
     with tempfile.TemporaryDirectory(prefix="charter-org-") as folder:
         base = Path(folder).resolve()
         target = _policies_folder(body.yaml, base)
@@ -162,41 +137,6 @@ def _policies_folder(text: str, base: Path) -> Path:
                            "over the API the policy files come with the request: "
                            "`policies` must name a folder beside the org file")
     return target
-
-
-def _check_yaml_shape(text: str) -> None:
-    """Refuse YAML nested deeper than `MAX_YAML_DEPTH` or whose aliases expand past
-    `MAX_YAML_NODES` values (a recursive alias never ends), before it is built."""
-    open_nodes: list[list[Any]] = []  # [anchor, values so far] of each open collection
-    expanded: dict[str, int] = {}
-    try:
-        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            line = None if event.start_mark is None else event.start_mark.line + 1
-            if isinstance(event, yaml.CollectionStartEvent):
-                open_nodes.append([event.anchor, 1])
-                if len(open_nodes) > MAX_YAML_DEPTH:
-                    raise _org_problem(line, "", f"nested more than {MAX_YAML_DEPTH} levels")
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                anchor, size = open_nodes.pop()
-            elif isinstance(event, yaml.AliasEvent):
-                if any(node[0] == event.anchor for node in open_nodes):
-                    raise _org_problem(line, "", f"the alias *{event.anchor} refers to a "
-                                                 "value that contains it")
-                anchor, size = None, expanded.get(str(event.anchor), 1)
-            elif isinstance(event, yaml.ScalarEvent):
-                anchor, size = event.anchor, 1
-            else:
-                continue
-            if anchor is not None:
-                expanded[anchor] = size
-            if open_nodes:
-                open_nodes[-1][1] += size
-            if size > MAX_YAML_NODES or (open_nodes and open_nodes[-1][1] > MAX_YAML_NODES):
-                raise _org_problem(line, "", f"its aliases expand to more than "
-                                             f"{MAX_YAML_NODES} values")
-    except yaml.YAMLError:
-        return  # reading the org reports it, with its line
 
 
 def _org_problem(line: int | None, path: str, message: str) -> OrgInvalid:
@@ -273,7 +213,6 @@ def get_policies(caller: CallerDep, system: SystemDep) -> dict[str, Any]:
 def load_policies(body: PolicySet, caller: AdminDep, system: SystemDep) -> dict[str, Any]:
     """An invalid set is refused as a whole (422, each problem with file and line) and
     the set in force keeps deciding."""
-    _check_policy_shape(body.files)
     loaded = system.load_policy_files(body.files, source=POLICY_SOURCE, actor=caller.member)
     return _policies_json(loaded, _compiled(system, loaded))
 
@@ -290,54 +229,5 @@ def _compiled(system: Charter, version: PolicyVersion) -> CompiledPolicies:
              summary="Check a policy set against the org in force, without loading it")
 def validate_policies(body: PolicySet, caller: CallerDep,
                       system: SystemDep) -> dict[str, Any]:
-    _check_policy_shape(body.files)
     compiled = system.check_policies(body.files)
     return {"valid": True, "digest": compiled.digest, "policies": _statements(compiled)}
-
-
-def _check_policy_shape(files: dict[str, str]) -> None:
-    """Refuse policies too large or deep for Cedar's recursive parser, before it sees
-    them, with file and line."""
-    problems = []
-    for name, text in files.items():
-        for line, statement in split_statements(text):
-            problem = _shape_problem(statement)
-            if problem is not None:
-                problems.append({"file": name, "line": line, "policy": "",
-                                 "message": problem})
-    if problems:
-        listing = "; ".join(f"{p['file']}:{p['line']}: {p['message']}" for p in problems[:5])
-        raise PolicyInvalid(f"the policy set is not valid ({listing}); the previous set "
-                            "keeps deciding", details=problems)
-
-
-def _shape_problem(statement: str) -> str | None:
-    code = _STRINGS_AND_COMMENTS.sub(lambda m: '""' if m[0].startswith('"') else "",
-                                     statement)
-    depth = deepest = count = 0
-    for token in _TOKEN.finditer(code):
-        count += 1
-        if token[0] in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token[0] in ")]}":
-            depth -= 1
-    if count > MAX_POLICY_TOKENS:
-        return f"a policy may hold at most {MAX_POLICY_TOKENS} tokens (this one {count})"
-    if deepest > MAX_POLICY_DEPTH:
-        return f"brackets nest more than {MAX_POLICY_DEPTH} deep"
-    longest = max((m[1].count(".") + 1 for m in _HAS_PATH.finditer(code)), default=0)
-    if longest > MAX_HAS_PATH:
-        return f"a `has` path may name at most {MAX_HAS_PATH} attributes"
-    try:
-        parsed = cedarpy.policies_to_json_str(statement)
-    except ValueError:
-        return None  # not Cedar: validation reports it, with Cedar's message
-    depth = deepest = 0
-    for bracket in _BRACKETS.finditer(_STRINGS.sub("", parsed)):
-        depth += 1 if bracket[0] in "[{" else -1
-        deepest = max(deepest, depth)
-    if deepest > MAX_CEDAR_NESTING:
-        return ("its conditions nest too deeply for Cedar: split long chains of `&&`, "
-                "`||` or `if` into several policies")
-    return None
