@@ -41,23 +41,28 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
 """Ten lines that expand to ten billion values."""
 
 
+DEEP = (f"at most {MAX_YAML_DEPTH} levels", "exceeded maximum nesting depth")
+"""Too deep: Charter's limit, or (with LibYAML) the parser's own, whichever is met first."""
+
+
 @pytest.mark.parametrize(("text", "line", "fragment"), [
     (ALIAS_BOMB, 6, f"more than {MAX_ALIAS_VALUES} values"),
     ("a: 1\nb: &b [1, *b]\n", 2, "alias *b is inside the value it names"),
     ("a: 1\nb: &b {c: [*b]}\n", 2, "alias *b is inside the value it names"),
-    ("a:\n  b: " + "[" * 100_000, 2, f"at most {MAX_YAML_DEPTH} levels"),
-    ("a: " + "{b: " * 1000 + "1" + "}" * 1000, 1, f"at most {MAX_YAML_DEPTH} levels"),
+    ("a:\n  b: " + "[" * 100_000, 2, DEEP),
+    ("a: " + "{b: " * 1000 + "1" + "}" * 1000, 1, DEEP),
 ], ids=["alias-bomb", "self-reference", "self-reference-deeper", "deep-lists",
         "deep-mappings"])
 def test_documents_too_large_or_deep_to_build_are_refused(text: str, line: int,
-                                                          fragment: str):
+                                                          fragment: str | tuple[str, ...]):
     started = time.perf_counter()
     document, problems = load_located(text, "f.yaml")
     assert time.perf_counter() - started < 2
     assert document is None
     (problem,) = problems
     assert (problem.file, problem.line) == ("f.yaml", line)
-    assert fragment in problem.message
+    expected = (fragment,) if isinstance(fragment, str) else fragment
+    assert any(words in problem.message for words in expected), problem.message
     assert str(problem).startswith(f"f.yaml:{line}: ")
 
 
