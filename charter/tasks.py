@@ -173,9 +173,9 @@ def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
         "member": member, "fencing": token,
         "set": {"state": "running", "fencing": token, "attempts": task.attempts + 1,
                 "lease_until": until, "reason": f"attempt {task.attempts + 1} by {member}"}})
-    saved = conn.execute(select(tasks.c.resume).where(tasks.c.id == task.id)).scalar_one()
-    return Claim(get(conn, task.id), token, until,
-                 resume=None if saved is None else json.loads(saved))
+    claimed = conn.execute(_GET, {"task_id": task.id}).one()  # the task and its saved state
+    return Claim(Task.from_row(claimed), token, until,
+                 resume=None if claimed.resume is None else json.loads(claimed.resume))
 
 
 def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id: str, *,

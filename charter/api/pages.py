@@ -24,13 +24,9 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None,
-                  kinds: int | tuple[type, ...]) -> tuple[Any, ...] | None:
-    """The sort key a cursor carries, each part of the type `kinds` names (a number n:
-    n texts) and storable (text without NUL, whole numbers within BIGINT), or None for
-    the first page."""
-    if isinstance(kinds, int):
-        kinds = (str,) * kinds
+def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> tuple[Any, ...] | None:
+    """The sort key a cursor carries, each part of the type `kinds` names and storable
+    (text without NUL, whole numbers within BIGINT), or None for the first page."""
     if cursor is None or cursor == "":
         return None
     try:

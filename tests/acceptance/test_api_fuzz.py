@@ -9,17 +9,15 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from charter import Settings
 from charter.store import open_store
 from charter.system import Charter
-from tests.engines.servers import free_port
+from tests.engines.servers import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = ROOT / "examples" / "acme" / "charter.yaml"
@@ -47,15 +45,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
                                "--port", str(port)], cwd=ROOT, env=environment)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.1)
+        wait_ready(base)
         yield base, tokens
     finally:
         server.terminate()

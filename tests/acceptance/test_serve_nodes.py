@@ -9,7 +9,6 @@ import itertools
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from charter import Settings
 from charter.store import open_store
 from charter.system import Charter
-from tests.engines.servers import free_port
+from tests.engines.servers import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = ROOT / "examples" / "acme" / "charter.yaml"
@@ -51,17 +50,6 @@ def nodes(db_url: str) -> Iterator[tuple[Charter, list[str]]]:
             server.wait(timeout=30)
         system.close()
 
-
-def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{base} did not become ready")
 
 
 async def work(bases: list[str], tokens: dict[str, str], count: int, seed: int) -> None:

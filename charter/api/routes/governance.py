@@ -188,7 +188,7 @@ def list_approvals(caller: CallerDep, system: SystemDep, limit: Limit = 100,
     if mine and (status is not None or approver is not None):
         raise InvalidInput("mine=true lists the pending approvals you may vote on: drop "
                            "`status` and `approver`")
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, (str, str))
     found = system.approval_page(
         after=None if after is None else (str(after[0]), str(after[1])), limit=limit + 1,
         status=status, approver=approver, task_id=task_id,
