@@ -1,5 +1,6 @@
 """Charter: a coordination layer for an organisation's workforce of AI agents and people."""
 
+from charter.breakers import BreakerView
 from charter.clock import Clock, ManualClock, SystemClock
 from charter.errors import CharterError
 from charter.handoff import HandoffPacket
@@ -9,6 +10,7 @@ from charter.memory import Memory
 from charter.org import Org, read_org
 from charter.orgversions import OrgVersion
 from charter.proposals import Proposal, Resolution
+from charter.reviews import Review
 from charter.settings import Settings
 from charter.system import Charter, open_charter
 
@@ -17,6 +19,7 @@ __version__ = "0.1.0"
 open = open_charter
 
 __all__ = [
+    "BreakerView",
     "Charter",
     "CharterError",
     "Checkpoint",
@@ -30,6 +33,7 @@ __all__ = [
     "OrgVersion",
     "Proposal",
     "Resolution",
+    "Review",
     "Settings",
     "SystemClock",
     "VerifyReport",

@@ -258,6 +258,7 @@ def db_settings() -> None:
 
 def main() -> None:
     """Run the CLI: exit 0 ok, 1 when Charter refuses or fails, 2 on usage errors."""
+    import charter.cli_demo
     import charter.cli_governance
     import charter.cli_killswitch
     import charter.cli_leases

@@ -121,6 +121,49 @@ def tasks_cancel(task_id: str, reason: Annotated[str, typer.Option()] = "cancell
     out.print(f"Task {task.id} cancelled.")
 
 
+@tasks_app.command("reviews")
+def tasks_reviews(evaluator: Annotated[str | None, typer.Option(
+                      help="Only this evaluator's.")] = None,
+                  every: Annotated[bool, typer.Option(
+                      "--all", help="Reviewed ones too, not only those waiting.")] = False,
+                  db: DbOption = None) -> None:
+    """Completed tasks sampled for review: an evaluator's queue."""
+    with open_system(db) as system:
+        found = system.reviews(evaluator=evaluator, status=None if every else "pending")
+    table = Table("task", "type", "done by", "evaluator", "sampled at", "requested", "status",
+                  "verdict")
+    for review in found:
+        verdict = "" if review.success is None else (
+            f"{'success' if review.success else 'failure'}"
+            f"{'' if review.quality is None else f' q={review.quality:.2f}'}"
+            f"{'' if review.agreed is None else ' agrees' if review.agreed else ' disagrees'}")
+        table.add_row(review.task_id[:8], review.task_type, review.member, review.evaluator,
+                      f"{review.rate:.0%} ({review.level})", review.requested_at,
+                      review.status, verdict)
+    out.print(table)
+
+
+@tasks_app.command("review")
+def tasks_review(task_id: str,
+                 success: Annotated[bool, typer.Option("--success/--failure")],
+                 by: Annotated[str, typer.Option("--as", help="The reviewer (the task "
+                                                             "type's evaluator).")],
+                 quality: Annotated[float | None, typer.Option(min=0, max=1)] = None,
+                 comment: Annotated[str, typer.Option()] = "",
+                 db: DbOption = None) -> None:
+    """Record the verdict on a task sampled for review (a verified outcome)."""
+    with open_system(db) as system:
+        review = system.review_task(_task_id(system, task_id), by=by, success=success,
+                                    quality=quality, comment=comment)
+    verdict = "success" if success else "failure"
+    if review.agreed is None:
+        compared = f"{review.member} reported nothing to compare it with"
+    else:
+        compared = (f"it {'agrees' if review.agreed else 'disagrees'} with "
+                    f"{review.member}'s own report")
+    out.print(f"Reviewed task {review.task_id}: {verdict}; {compared}.")
+
+
 @outcomes_app.command("record")
 def outcomes_record(task_id: str,
                     success: Annotated[bool, typer.Option("--success/--failure")],
@@ -150,12 +193,35 @@ def members_stats(member: str, db: DbOption = None,
         out.print_json(json.dumps([record.to_json() for record in records]))
         return
     table = Table("task type", "engine version", "n", "verified", "success (95%)",
-                  "mean cost", "mean duration", "autonomy", title=f"{member}")
+                  "mean cost", "mean duration", "autonomy", "self-report weight",
+                  title=f"{member}")
     for record in records:
         table.add_row(record.task_type, record.engine_version, str(record.n),
                       str(record.verified),
                       f"{record.rate:.0%} ({record.low:.0%} to {record.high:.0%})",
                       "-" if record.mean_cost is None else f"{record.mean_cost:,.2f}",
                       "-" if record.mean_duration_s is None
-                      else f"{record.mean_duration_s:,.0f}s", record.autonomy)
+                      else f"{record.mean_duration_s:,.0f}s", record.autonomy,
+                      f"{record.self_report_weight:.3g} ({record.agreed}/{record.reviewed} "
+                      "reviews agreed)")
+    out.print(table)
+
+
+@members_app.command("breakers")
+def members_breakers(member: Annotated[str | None, typer.Argument(
+                         help="Only this member's.")] = None,
+                     db: DbOption = None,
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Circuit breakers that have opened, per member and engine version: state, since
+    when, the end of the cool-down or the probe task, and why."""
+    with open_system(db) as system:
+        found = system.circuit_breakers(member=member)
+    if as_json:
+        out.print_json(json.dumps([breaker.to_json() for breaker in found]))
+        return
+    table = Table("member", "engine version", "state", "since", "until / probe", "why")
+    for breaker in found:
+        table.add_row(breaker.member, breaker.engine_version, breaker.state,
+                      breaker.changed_at, breaker.until or breaker.probe_task or "",
+                      str(breaker.evidence.get("reason", "")))
     out.print(table)

@@ -1,9 +1,11 @@
 """Dispatch: give queued tasks to members.
 
-Eligibility first — active, has the task type's skills, has free capacity, did not fail
-this task before, and the policy permits the task type's action for the member or can
-escalate it (decided once per member and task type, until the org or the policies
-change) — then the allocator's choice among the eligible. Each assignment records the
+Eligibility first — active, has the task type's skills, did not fail this task before,
+its circuit breaker lets a task through (`charter.breakers`), has free capacity, and the
+policy permits the task type's action for the member or can escalate it (decided once
+per member and task type, until the org or the policies change; a denial only for
+the subject and context it was about) — then the allocator's
+choice among the eligible. Each assignment records the
 strategy, the probability with which it picked the member and the explanation, so other
 strategies can later be evaluated off-policy on the ledger.
 """
@@ -11,15 +13,16 @@ strategies can later be evaluated off-policy on the ledger.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from charter import tasks, tracing
+from charter import breakers, tasks, tracing
 from charter.allocator import Allocator, Candidate, Choice, NoEligibleMember, TaskSpec
 from charter.authority import Authority
+from charter.canonical import canonical_json
 from charter.fallback import nearest_person
 from charter.learning import Learner
 from charter.ledger import Ledger
@@ -28,6 +31,8 @@ from charter.outcomes import Outcome, engine_version
 from charter.tasks import Task
 
 BUSY = "at capacity"
+DENIALS_KEPT = 10_000
+"""Denied (member, task type, subject, context) requests remembered; then forgotten."""
 
 
 class Dispatcher:
@@ -35,15 +40,21 @@ class Dispatcher:
 
     def __init__(self, authority: Authority, recorded: Sequence[Outcome], *,
                  strategy: str = "learned", lambda_cost: float = 1.0,
-                 lambda_time: float = 0.0, seed: int | None = None) -> None:
+                 lambda_time: float = 0.0, seed: int | None = None,
+                 agreement: Mapping[tuple[str, str], tuple[int, int]] | None = None) -> None:
+        """`agreement`: per (member, task type), reviews of its self-reports and how
+        many agreed (`charter.reviews.agreement`)."""
         self.authority = authority
         self.org: Org = authority.org
         self.learner = Learner.for_org(self.org)
+        for (member, task_type), (reviewed, agreed) in (agreement or {}).items():
+            self.learner.set_agreement(member, task_type, reviewed, agreed)
         for outcome in recorded:
             self.observe(outcome)
         self.allocator = Allocator(self.learner, strategy=strategy, lambda_cost=lambda_cost,
                                    lambda_time=lambda_time, rng=seed)
-        self._permitted: dict[tuple[str, str], str] = {}
+        self._permitted: set[tuple[str, str]] = set()
+        self._denied: dict[tuple[str, str, str, str], str] = {}
 
     def observe(self, outcome: Outcome) -> None:
         """Learn from one outcome (verified ones weigh more)."""
@@ -54,12 +65,27 @@ class Dispatcher:
                              cost=None if outcome.cost is None else float(outcome.cost),
                              duration_s=outcome.duration_s)
 
+    def observe_review(self, member: str, task_type: str, agreed: bool) -> None:
+        """Learn from a review of one of the member's self-reports."""
+        if member in self.org.members:
+            self.learner.observe_review(member, task_type, agreed)
+
+    def self_reports(self, member: str, task_type: str) -> str:
+        """What the member's self-reports on the task type count for, and why."""
+        reviewed, agreed = self.learner.agreement(member, task_type)
+        return (f"self-reports of {member} on {task_type} count "
+                f"{self.learner.self_report_weight(member, task_type):.3g} each "
+                f"({agreed} of {reviewed} reviews agreed with them)")
+
     def candidates(self, conn: Connection, task: Task, now: datetime,
-                   held: dict[str, int] | None = None) -> list[Candidate]:
+                   held: dict[str, int] | None = None,
+                   seen: breakers.Overlay | None = None) -> list[Candidate]:
         """Every member, each eligible or with the rule that rules it out (`held`: the
-        tasks each member holds, when the caller has counted them already)."""
+        tasks each member holds, `seen`: the breakers, when the caller has read them
+        already)."""
         spec = self.org.task_types[task.type]
         held = tasks.loads(conn) if held is None else held
+        seen = breakers.overlay(conn) if seen is None else seen
         found = []
         for member in self.org.spec.members:
             version = engine_version(self.org, member.id)
@@ -73,6 +99,8 @@ class Dispatcher:
                 reason = f"lacks skill {', '.join(missing)}"
             elif member.id in task.excluded:
                 reason = "failed this task before"
+            elif not (let := seen.admission(self.org, member.id, version, now)).eligible:
+                reason = let.reason
             elif held.get(member.id, 0) >= member.capacity:
                 reason = f"{BUSY} ({member.capacity})"
             else:
@@ -81,16 +109,27 @@ class Dispatcher:
         return found
 
     def _policy_refusal(self, member: str, task: Task, now: datetime) -> str:
-        key = (member, task.type)
-        if key not in self._permitted:
-            spec = self.org.task_types[task.type]
-            context = action_context(self.org, task)
-            decision = self.authority.decide(member, spec.action, task.subject, context,
-                                             task_type=task.type, now=now)
-            self._permitted[key] = ("" if decision.outcome != "deny" else
-                                    "policy denies " + spec.action + ": "
-                                    + decision.reasons[0].message)
-        return self._permitted[key]
+        """Why the policy keeps `member` from `task`, or "" when it permits or can
+        escalate it. A permission holds for every task of the type (the action path
+        checks each real request again); a denial may be about this task's subject or
+        context alone (a frozen vendor), so it is remembered for that request only."""
+        if (member, task.type) in self._permitted:
+            return ""
+        spec = self.org.task_types[task.type]
+        context = action_context(self.org, task)
+        key = (member, task.type, task.subject, canonical_json(context))
+        if key in self._denied:
+            return self._denied[key]
+        decision = self.authority.decide(member, spec.action, task.subject, context,
+                                         task_type=task.type, now=now)
+        if decision.outcome != "deny":
+            self._permitted.add((member, task.type))
+            return ""
+        if len(self._denied) >= DENIALS_KEPT:
+            self._denied.clear()
+        refusal = self._denied[key] = (f"policy denies {spec.action}: "
+                                       + decision.reasons[0].message)
+        return refusal
 
     def choose(self, conn: Connection, task: Task, now: datetime, *,
                strategy: str | None = None) -> Choice:
@@ -112,16 +151,22 @@ class Dispatcher:
 
     def _place(self, conn: Connection, ledger: Ledger, task: Task, now: datetime,
                strategy: str | None) -> Task:
-        candidates = self.candidates(conn, task, now)
+        seen = breakers.overlay(conn)
+        candidates = self.candidates(conn, task, now, seen=seen)
         try:
             choice = self.allocator.choose(task_spec(task), candidates, strategy=strategy)
         except NoEligibleMember as refused:
             if _only_busy(candidates):
                 return task  # someone able is just busy: it waits for a free slot
             return _to_person(conn, ledger, self.org, task, refused)
-        return tasks.assign(conn, ledger, self.org, task.id, choice.member, actor="charter",
-                            strategy=choice.strategy, probability=choice.probability,
-                            explanation=explanation(choice))
+        explained = explanation(choice)
+        if self.org.task_types[task.type].evaluation is not None:
+            explained["text"] += "\n  " + self.self_reports(choice.member, task.type)
+        assigned = tasks.assign(conn, ledger, self.org, task.id, choice.member,
+                                actor="charter", strategy=choice.strategy,
+                                probability=choice.probability, explanation=explained)
+        breakers.note_assigned(conn, ledger, self.org, seen, choice.member, task.id, now)
+        return assigned
 
 
     def dispatch_batch(self, conn: Connection, ledger: Ledger, waiting: Sequence[Task],
@@ -132,16 +177,20 @@ class Dispatcher:
         started = time.time_ns()
         by_id = {task.id: task for task in waiting}
         held = tasks.loads(conn)
-        slates = {task.id: self.candidates(conn, task, now, held) for task in waiting}
+        seen = breakers.overlay(conn)
+        slates = {task.id: self.candidates(conn, task, now, held, seen) for task in waiting}
         slots = {m.id: m.capacity - held.get(m.id, 0) for m in self.org.spec.members
                  if m.status == "active" and m.capacity > held.get(m.id, 0)}
+        for member in list(slots):  # a half-open breaker lets one probe through
+            if seen.admission(self.org, member, engine_version(self.org, member), now).probe:
+                slots[member] = 1
         result = self.allocator.assign_batch(
             [task_spec(task) for task in waiting], slots,
             lambda spec: slates[spec.id], strategy=strategy)
         chosen = strategy or self.allocator.default_strategy
         moved = []
         for placed in result.assignments:
-            explained = {
+            explained: dict[str, Any] = {
                 "text": (f"task {placed.task.id} → {placed.member} in a batch of "
                          f"{len(waiting)} tasks over {sum(slots.values())} free slots "
                          f"(linear_sum_assignment, strategy `{chosen}`): "
@@ -150,9 +199,14 @@ class Dispatcher:
                 "runners_up": [{"member": c.member, "reason": c.reason}
                                for c in slates[placed.task.id]
                                if c.member != placed.member]}
+            if self.org.task_types[placed.task.task_type].evaluation is not None:
+                explained["text"] += "\n  " + self.self_reports(placed.member,
+                                                                 placed.task.task_type)
             assigned = tasks.assign(conn, ledger, self.org, placed.task.id, placed.member,
                                     actor="charter", strategy=chosen,
                                     probability=placed.probability, explanation=explained)
+            breakers.note_assigned(conn, ledger, self.org, seen, placed.member,
+                                   placed.task.id, now)
             tracing.task_step(conn, "charter.task.allocate", assigned, member=placed.member,
                               start_ns=started, state=assigned.state, reason=assigned.reason,
                               batch=len(waiting))

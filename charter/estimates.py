@@ -44,6 +44,8 @@ class CellStats:
     high: float
     cost: float
     duration_s: float
+    self_report_weight: float
+    """What one self-report counts for in this cell now (see `Learner.self_report_weight`)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,12 @@ let a cell start from more than nothing:
 - **Engine versions.** A member's new engine version starts from a copy of its previous
   version's cells with every count multiplied by `version_discount`.
 
-Verified outcomes count `verified_weight`, self-reports `self_reported_weight`.
+Verified outcomes count `verified_weight`, self-reports `self_reported_weight` times
+how far the member's self-reports on the task type are believed: reviews of sampled
+tasks (`charter.reviews`) agree or disagree with them, and the belief is the mean of a
+Beta posterior on agreement that starts from `review_prior` agreements (1 before any
+review). Every self-report of the member on the type is weighed by the belief in force,
+the earlier ones too.
 """
 
 from __future__ import annotations
@@ -71,6 +76,19 @@ class LearnerConfig:
     """Observations the cost and duration priors count for: a cost model is one figure for
     every task type, while real costs differ by type many times over, so it counts for
     less than one observation of the type itself."""
+    review_prior: float = 2.0
+    """Agreements a member's self-reports are credited with before any review: with 2, a
+    first review that disagrees leaves them two thirds of their weight, ten disagreeing
+    reviews in ten leave a sixth."""
+
+
+def self_report_trust(reviewed: int, agreed: int, prior: float) -> float:
+    """How far a member's self-reports are believed, from 0 to 1: the mean of a Beta
+    posterior on how often reviews agree with them, with `prior` agreements and no
+    disagreement before any review (so 1 until a review disagrees)."""
+    if reviewed <= 0:
+        return 1.0
+    return (agreed + prior) / (reviewed + prior)
 
 
 @dataclass(frozen=True)
@@ -101,8 +119,9 @@ class TypePrior:
 
 @dataclass
 class _Tally:
-    successes: float = 0.0
-    failures: float = 0.0
+    firm_successes: float = 0.0
+    """Verified outcomes (weighted) and what a new engine version inherited."""
+    firm_failures: float = 0.0
     outcomes: int = 0
     verified: int = 0
     inherited: float = 0.0
@@ -110,12 +129,25 @@ class _Tally:
     cost_n: float = 0.0
     duration_sum: float = 0.0
     duration_n: float = 0.0
+    reported_successes: float = 0.0
+    """Self-reports, each counted once: they weigh `weight` apiece."""
+    reported_failures: float = 0.0
+    weight: float = 0.0
+
+    @property
+    def successes(self) -> float:
+        return self.firm_successes + self.weight * self.reported_successes
+
+    @property
+    def failures(self) -> float:
+        return self.firm_failures + self.weight * self.reported_failures
 
     def scaled(self, factor: float) -> _Tally:
-        return _Tally(self.successes * factor, self.failures * factor, 0, 0,
+        return _Tally(self.firm_successes * factor, self.firm_failures * factor, 0, 0,
                       (self.successes + self.failures) * factor, self.cost_sum * factor,
                       self.cost_n * factor, self.duration_sum * factor,
-                      self.duration_n * factor)
+                      self.duration_n * factor, self.reported_successes * factor,
+                      self.reported_failures * factor, self.weight)
 
 
 Unit = tuple[str, str]
@@ -148,6 +180,8 @@ class Learner:
                           else self.config.prior_strength)
         self._pending = 0
         self.outcomes = 0
+        self._agreement: dict[tuple[str, str], tuple[int, int]] = {}
+        """Reviews of each (member, task type)'s self-reports, and how many agreed."""
         # Estimates by task type and candidates, kept until the next outcome.
         self._remembered: dict[tuple[str, tuple[Unit, ...]], tuple[int, Estimates]] = {}
 
@@ -169,16 +203,20 @@ class Learner:
                 duration_s: float | None = None) -> None:
         """Record one outcome. Verified outcomes weigh more than self-reports."""
         cfg = self.config
-        weight = cfg.verified_weight if verified else cfg.self_reported_weight
         key = (self._unit(member, engine_version), self._type(task_type))
         tally = self._cells.get(key)
         if tally is None:
-            tally = self._cells[key] = _Tally()
+            tally = self._cells[key] = _Tally(weight=self.self_report_weight(member,
+                                                                             task_type))
             self._unit_types.setdefault(key[0], []).append(key[1])
-        if success:
-            tally.successes += weight
+        if verified and success:
+            tally.firm_successes += cfg.verified_weight
+        elif verified:
+            tally.firm_failures += cfg.verified_weight
+        elif success:
+            tally.reported_successes += 1.0
         else:
-            tally.failures += weight
+            tally.reported_failures += 1.0
         tally.outcomes += 1
         tally.verified += int(verified)
         if cost is not None:
@@ -189,6 +227,38 @@ class Learner:
             tally.duration_n += 1.0
         self._pending += 1
         self.outcomes += 1
+
+    def observe_review(self, member: str, task_type: str, agreed: bool) -> None:
+        """Record that a review of one of the member's self-reports on the task type
+        agreed with it or not; its self-reports on the type are reweighed, earlier ones
+        too."""
+        reviewed, agreeing = self._agreement.get((member, task_type), (0, 0))
+        self.set_agreement(member, task_type, reviewed + 1, agreeing + int(agreed))
+
+    def set_agreement(self, member: str, task_type: str, reviewed: int,
+                      agreed: int) -> None:
+        """Set how many of the member's self-reports on the task type were reviewed,
+        and how many of those reviews agreed."""
+        self._agreement[(member, task_type)] = (reviewed, agreed)
+        weight = self.self_report_weight(member, task_type)
+        t = self._types.get(task_type)
+        if t is not None:
+            for (owner, _), u in self._units.items():
+                tally = self._cells.get((u, t)) if owner == member else None
+                if tally is not None:
+                    tally.weight = weight
+        self._remembered.clear()
+
+    def agreement(self, member: str, task_type: str) -> tuple[int, int]:
+        """Reviews of the member's self-reports on the task type, and how many agreed."""
+        return self._agreement.get((member, task_type), (0, 0))
+
+    def self_report_weight(self, member: str, task_type: str) -> float:
+        """What one self-report of the member on the task type counts for now:
+        `self_reported_weight` times the belief in its self-reports."""
+        reviewed, agreed = self.agreement(member, task_type)
+        return self.config.self_reported_weight * self_report_trust(
+            reviewed, agreed, self.config.review_prior)
 
     def refit(self) -> None:
         """Refit the shared model now (it is refitted every `refit_every` outcomes anyway)."""
@@ -288,7 +358,7 @@ class Learner:
         return [CellStats(*self._unit_keys[u], self._type_keys[t], x.outcomes, x.verified,
                           x.successes, x.failures, x.inherited, float(prior[i]),
                           float(est.mean[i]), float(low[i]), float(high[i]),
-                          float(est.cost[i]), float(est.duration[i]))
+                          float(est.cost[i]), float(est.duration[i]), x.weight)
                 for i, ((u, t), x) in enumerate(zip(keys, tallies, strict=True))]
 
     def pooled(self) -> PooledEffects:

@@ -183,9 +183,14 @@ class Ledger:
 
     def read(self, conn: Connection, *, after: int = 0, kind: str | None = None,
              subject: str | None = None, actor: str | None = None,
-             limit: int | None = None, newest_first: bool = False) -> Iterator[Event]:
-        """Events in seq order (or newest first), filtered by kind, subject, actor."""
+             limit: int | None = None, newest_first: bool = False,
+             before: int | None = None) -> Iterator[Event]:
+        """Events in seq order (or newest first), filtered by kind, subject, actor;
+        only those after seq `after` and, with `before`, before that seq (the next page
+        of a newest-first listing)."""
         query = select(events).where(events.c.seq > after)
+        if before is not None:
+            query = query.where(events.c.seq < before)
         for column, value in (("kind", kind), ("subject", subject), ("actor", actor)):
             if value is not None:
                 query = query.where(events.c[column] == value)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from charter.autonomy import level_of, wilson_bounds
+from charter.learning import LearnerConfig, self_report_trust
 from charter.org import Org
 from charter.outcomes import Outcome
 from charter.types import AutonomyLevel
@@ -28,6 +29,12 @@ class TrackRecord:
     mean_cost: Decimal | None
     mean_duration_s: float | None
     autonomy: AutonomyLevel
+    reviewed: int = 0
+    """Reviews of the member's self-reports on the task type (any engine version)."""
+    agreed: int = 0
+    self_report_weight: float = LearnerConfig().self_reported_weight
+    """What one of its self-reports on the type counts for in the allocator's estimate:
+    the configured weight, lowered as far as reviews disagreed with its self-reports."""
 
     @property
     def rate(self) -> float:
@@ -39,10 +46,14 @@ class TrackRecord:
 
 
 def track_records(org: Org, member: str, recorded: list[Outcome],
-                  levels: dict[tuple[str, str], AutonomyLevel]) -> list[TrackRecord]:
+                  levels: dict[tuple[str, str], AutonomyLevel],
+                  agreement: dict[tuple[str, str], tuple[int, int]] | None = None,
+                  config: LearnerConfig | None = None) -> list[TrackRecord]:
     """Per (engine version, task type): n, success rate with its 95% interval, mean cost
-    and duration, and the autonomy level now. Where a task has a verified outcome, it
-    counts instead of the self-report."""
+    and duration, the autonomy level now, and what its self-reports count for given the
+    reviews of them (`agreement`: per (member, task type), reviews and agreements).
+    Where a task has a verified outcome, it counts instead of the self-report."""
+    config = config or LearnerConfig()
     latest: dict[str, Outcome] = {}
     for outcome in recorded:
         if outcome.member != member:
@@ -59,11 +70,14 @@ def track_records(org: Org, member: str, recorded: list[Outcome],
         low, high = wilson_bounds(successes, len(group))
         costs = [o.cost for o in group if o.cost is not None]
         durations = [o.duration_s for o in group if o.duration_s is not None]
+        reviewed, agreed = (agreement or {}).get((member, task_type), (0, 0))
         records.append(TrackRecord(
             member, version, task_type, len(group), sum(1 for o in group if o.verified),
             successes, low, high,
             sum(costs, Decimal(0)) / len(costs) if costs else None,
             sum(durations) / len(durations) if durations else None,
             level_of(org, levels, member, task_type) if task_type in org.task_types
-            else "supervised"))
+            else "supervised", reviewed, agreed,
+            config.self_reported_weight * self_report_trust(reviewed, agreed,
+                                                            config.review_prior)))
     return records

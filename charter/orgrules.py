@@ -166,6 +166,7 @@ def _check_task_types(parts: OrgParts, document: LocatedDocument) -> Iterator[So
             if skill not in parts.declared["skills"]:
                 yield _unknown(document, (*at, "skills", position), "skill", skill,
                                parts.declared["skills"])
+        yield from _check_evaluation(parts, document, task_type, at)
         for position, step in enumerate(task_type.fallback):
             if step.action != "escalate" or step.to == "supervisor" or step.to is None:
                 continue
@@ -175,6 +176,19 @@ def _check_task_types(parts: OrgParts, document: LocatedDocument) -> Iterator[So
             elif step.to in members and members[step.to].kind != "human":
                 yield document.problem(where, f"escalation ends in a person's queue, but "
                                               f"`{step.to}` is an AI agent")
+
+
+def _check_evaluation(parts: OrgParts, document: LocatedDocument, task_type: TaskType,
+                      at: tuple[Any, ...]) -> Iterator[SourceProblem]:
+    evaluation = task_type.evaluation
+    if evaluation is None:
+        return
+    if evaluation.evaluator not in parts.declared["members"]:
+        yield _unknown(document, (*at, "evaluation", "evaluator"), "member",
+                       evaluation.evaluator, parts.declared["members"])
+    if evaluation.action is not None and evaluation.action not in parts.declared["actions"]:
+        yield _unknown(document, (*at, "evaluation", "action"), "action", evaluation.action,
+                       parts.declared["actions"])
 
 
 def _check_budgets(parts: OrgParts, document: LocatedDocument) -> Iterator[SourceProblem]:

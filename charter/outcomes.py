@@ -70,8 +70,10 @@ class Outcome:
 def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success: bool,
            reported_by: str, verified: bool = False, quality: float | None = None,
            cost: Decimal | float | str | None = None, duration_s: float | None = None,
-           member: str | None = None) -> Outcome:
-    """Record what happened on a task (by default, for the member that last held it)."""
+           member: str | None = None, breaker: bool = False) -> Outcome:
+    """Record what happened on a task (by default, for the member that last held it).
+    `breaker`: this is the holder's own report as its attempt ends (completed or failed)
+    and counts toward the member's circuit breaker (`charter.breakers`)."""
     row = conn.execute(select(tasks.c.type, tasks.c.assignee)
                        .where(tasks.c.id == task_id)).first()
     if row is None:
@@ -98,7 +100,7 @@ def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success:
                "engine_version": engine_version(org, who), "task_type": row.type,
                "success": success, "quality": quality,
                "cost": None if spent is None else str(spent), "duration_s": duration_s,
-               "verified": verified}
+               "verified": verified, **({"breaker": True} if breaker else {})}
     event = readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
                              subject=f"task:{task_id}", payload=payload)
     if verified:

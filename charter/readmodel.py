@@ -28,6 +28,7 @@ def projectors() -> dict[str, Projector]:
         actions,
         approvals,
         autonomy,
+        breakers,
         budgets,
         delegations,
         leases,
@@ -36,10 +37,11 @@ def projectors() -> dict[str, Projector]:
         outcomes,
         policyversions,
         proposals,
+        reviews,
         suspensions,
         tasks,
     )
-    return {
+    found: dict[str, Projector] = {
         orgversions.ORG_LOADED: orgversions.project_org_loaded,
         policyversions.POLICY_LOADED: policyversions.project_policy_loaded,
         delegations.GRANTED: delegations.project_granted,
@@ -55,7 +57,20 @@ def projectors() -> dict[str, Projector]:
         **memory.PROJECTORS,
         **actions.PROJECTORS,
         **suspensions.PROJECTORS,
+        **breakers.PROJECTORS,
+        **reviews.PROJECTORS,
     }
+    for kind, also in breakers.ATTEMPT_PROJECTORS.items():
+        found[kind] = _both(found[kind], also)
+    return found
+
+
+def _both(first: Projector, second: Projector) -> Projector:
+    """Two modules' projections of one event kind, in order."""
+    def project(conn: Connection, event: Event) -> None:
+        first(conn, event)
+        second(conn, event)
+    return project
 
 
 def apply(conn: Connection, event: Event) -> None:

@@ -22,6 +22,7 @@ from charter.org import Org, read_org
 from charter.orgversions import OrgVersion
 from charter.policy import PolicyEngine, read_policy_files
 from charter.proposalverbs import ProposalVerbs
+from charter.reviewverbs import ReviewVerbs
 from charter.secret import ServerSecret
 from charter.settings import Settings
 from charter.store import Store, ids_starting, open_store
@@ -33,7 +34,7 @@ from charter.work import WorkVerbs
 
 
 class Charter(GovernanceVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs, MemoryVerbs,
-              TokenVerbs, SuspensionVerbs):
+              TokenVerbs, SuspensionVerbs, ReviewVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -250,6 +251,18 @@ def release(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fenc
     return get(conn, task_id)
 
 
+def requeue(conn: Connection, ledger: Ledger, task_id: str, *, reason: str) -> Task:
+    """Put an assigned task that has not started back in the queue for dispatch (its
+    assignee cannot take it now); its fallback position and exclusions stay."""
+    task = get(conn, task_id, lock=True)
+    if task.state != "assigned":
+        raise Conflict(f"task {task_id} is {task.state}; only an assigned task is requeued")
+    _record(conn, ledger, "task.requeued", "charter", task_id, {
+        "member": task.assignee,
+        "set": {"state": "queued", "assignee": None, "resume": None, "reason": reason}})
+    return get(conn, task_id)
+
+
 def fail(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, member: str,
          fencing: int, reason: str) -> Task:
     """Report a failed attempt; the task type's fallback protocol decides what next."""
@@ -272,18 +285,32 @@ def cancel(conn: Connection, ledger: Ledger, task_id: str, *, actor: str,
     return get(conn, task_id)
 
 
-def expire(conn: Connection, ledger: Ledger, clock: Clock, org: Org) -> list[Task]:
+def expire(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *,
+           on_lapsed: Callable[[Task, str], None] | None = None) -> list[Task]:
     """Re-route running tasks whose lease ran out, and fail queued or assigned tasks
-    whose deadline passed before they started. Returns the tasks changed."""
+    whose deadline passed before they started. Returns the tasks changed. `on_lapsed`
+    hears of each lapsed attempt (the task as re-routed, and its holder) in the same
+    transaction."""
+    # Imported here: both modules use this one.
+    from charter.breakers import rule_for
+    from charter.outcomes import engine_version
+
     now = format_time(clock.now())
     changed = []
     lapsed = select(tasks.c.id).where(tasks.c.state == "running", tasks.c.lease_until < now)
     for task_id in conn.execute(ledger.store.dialect.claim_rows(lapsed)).scalars().all():
         task = get(conn, task_id)
         holder = task.assignee
+        version = ({"engine_version": engine_version(org, holder),
+                    **({"breaker": True} if rule_for(org, holder) else {})}
+                   if holder in org.members else {})
         _record(conn, ledger, "task.lease_expired", "charter", task_id,
-                {"member": holder, "fencing": task.fencing})
-        changed.append(apply_fallback(conn, ledger, org, task, holder, "the lease expired"))
+                {"member": holder, "fencing": task.fencing, **version})
+        moved = apply_fallback(conn, ledger, org, task, holder, "the lease expired",
+                               interrupted=True)
+        if on_lapsed is not None and holder is not None:
+            on_lapsed(moved, holder)
+        changed.append(get(conn, task_id))
     late = select(tasks.c.id).where(tasks.c.state.in_(("queued", "assigned")),
                                     tasks.c.deadline < now)
     for task_id in conn.execute(ledger.store.dialect.claim_rows(late)).scalars().all():
@@ -294,7 +321,12 @@ def expire(conn: Connection, ledger: Ledger, clock: Clock, org: Org) -> list[Tas
 
 
 def apply_fallback(conn: Connection, ledger: Ledger, org: Org, task: Task,
-                   failed_member: str | None, reason: str) -> Task:
+                   failed_member: str | None, reason: str, *,
+                   interrupted: bool = False) -> Task:
+    """Take the next step of the task type's fallback protocol. A retry after an
+    `interrupted` attempt (its lease ran out) keeps what the attempt saved when it paused
+    for approval, so the next one goes on from there; a retry after a reported failure
+    starts afresh (the failure may be the settled approval itself)."""
     row = conn.execute(select(tasks.c.fallback_step, tasks.c.fallback_used)
                        .where(tasks.c.id == task.id)).one()
     protocol = org.task_types[task.type].fallback
@@ -302,7 +334,8 @@ def apply_fallback(conn: Connection, ledger: Ledger, org: Org, task: Task,
     position = {"fallback_step": move.step, "fallback_used": move.used, "lease_until": None}
     why = f"{reason}; {move.reason}"
     if move.move == "retry":
-        changes = {"state": "assigned", "assignee": failed_member, **position}
+        changes = {"state": "assigned", "assignee": failed_member, **position,
+                   **({} if interrupted else {"resume": None})}
     elif move.move == "reassign":
         excluded = sorted({*task.excluded, *([failed_member] if failed_member else [])})
         changes = {"state": "queued", "assignee": None, "excluded": json.dumps(excluded),
@@ -335,13 +368,23 @@ def listing(conn: Connection, *, state: str | None = None, assignee: str | None 
 
 def page(conn: Connection, *, after: tuple[str, str] | None, limit: int,
          state: str | None = None, assignee: str | None = None,
-         task_type: str | None = None) -> list[Task]:
-    """Tasks oldest first, from just after `after` (created_at, id): keyset pages."""
-    query = select(tasks).order_by(tasks.c.created_at, tasks.c.id)
-    if after is not None:
-        query = query.where((tasks.c.created_at > after[0])
-                            | ((tasks.c.created_at == after[0]) & (tasks.c.id > after[1])))
-    for column, value in (("state", state), ("assignee", assignee), ("type", task_type)):
+         task_type: str | None = None, requester: str | None = None,
+         subject: str | None = None, newest_first: bool = False) -> list[Task]:
+    """Tasks oldest first (newest first with `newest_first`), from just after `after`
+    (created_at, id) in that order: keyset pages. `subject` matches exactly."""
+    created, ident = tasks.c.created_at, tasks.c.id
+    if newest_first:
+        query = select(tasks).order_by(created.desc(), ident.desc())
+        if after is not None:
+            query = query.where((created < after[0])
+                                | ((created == after[0]) & (ident < after[1])))
+    else:
+        query = select(tasks).order_by(created, ident)
+        if after is not None:
+            query = query.where((created > after[0])
+                                | ((created == after[0]) & (ident > after[1])))
+    for column, value in (("state", state), ("assignee", assignee), ("type", task_type),
+                          ("requester", requester), ("subject", subject)):
         if value is not None:
             query = query.where(tasks.c[column] == value)
     return [Task.from_row(row) for row in conn.execute(query.limit(limit))]
@@ -404,7 +447,7 @@ TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.complete
                "task.attempt_failed", "task.cancelled", "task.lease_expired",
                "task.deadline_missed", "task.fallback.retry", "task.fallback.reassign",
                "task.fallback.person", "task.fallback.give_up", "task.awaiting_approval",
-               "task.resumed", "task.released")
+               "task.resumed", "task.released", "task.requeued")
 PROJECTORS = {"task.submitted": project_submitted,
               **dict.fromkeys(TASK_EVENTS, project_change)}
 

@@ -178,6 +178,53 @@ EngineSpec = Annotated[
 ]
 
 
+BREAKER_MAX_WINDOW = timedelta(hours=1)
+"""The longest window a breaker counts over (it counts attempts second by second)."""
+
+
+def _at_most(longest: timedelta, shown: str) -> Any:
+    def check(value: timedelta) -> timedelta:
+        if value > longest:
+            raise ValueError(f"at most {shown}")
+        return value
+    return check
+
+
+def _breaker_off(value: Any) -> Any:
+    """`breaker: off` (or `false`) turns a member's breaker off."""
+    return {"enabled": False} if value is False else value
+
+
+class BreakerRule(Model):
+    """When a member's engine is taken out of rotation for a while: its breaker opens
+    on `failures` failed attempts, or on an `error_rate` of failed attempts once there
+    are `min_calls`, within `window`; after `cool_down` one probe task goes through."""
+
+    failures: int | None = Field(
+        None, ge=1, le=10_000, description="failed attempts within `window` that open it")
+    error_rate: float | None = Field(
+        None, gt=0, le=1, description="share of failed attempts within `window` that opens "
+        "it, once there are `min_calls` attempts")
+    min_calls: int = Field(10, ge=1, le=1_000_000,
+                           description="attempts within `window` before `error_rate` counts")
+    window: Annotated[Duration, AfterValidator(_at_most(BREAKER_MAX_WINDOW, "1h (attempts "
+                                                       "are counted second by second)"))] = \
+        timedelta(minutes=10)
+    cool_down: Annotated[Duration, AfterValidator(_at_most(timedelta(days=1), "1d"))] = \
+        timedelta(minutes=1)
+    enabled: bool = Field(True, description="false (or `breaker: off`) turns it off")
+
+    @model_validator(mode="after")
+    def _opens_on_something(self) -> BreakerRule:
+        if self.enabled and self.failures is None and self.error_rate is None:
+            raise ValueError("a breaker opens on `failures`, `error_rate` or both: give at "
+                             "least one (or `breaker: off`)")
+        return self
+
+
+Breaker = Annotated[BreakerRule, BeforeValidator(_breaker_off)]
+
+
 class Member(Model):
     """An AI agent or a person."""
 
@@ -200,6 +247,9 @@ class Member(Model):
         default_factory=dict, description="spending limits, offered to policies"
     )
     status: MemberStatus = "active"
+    breaker: Breaker | None = Field(
+        None, description="its circuit breaker, replacing the org's `breaker` (which "
+        "covers AI members only); `off` for none")
 
     @model_validator(mode="after")
     def _engine_only_for_ai(self) -> Member:
@@ -253,6 +303,36 @@ class ApprovalRule(Model):
     expires: Duration = timedelta(days=7)
 
 
+SampleRate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _rates(value: Any) -> Any:
+    """A single rate is the rate at every autonomy level."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dict.fromkeys(AUTONOMY_ORDER, value)
+    return value
+
+
+class SampleRates(Model):
+    """The share of completed tasks reviewed, by the autonomy level the member that did
+    the task works at (people work at `autonomous`)."""
+
+    supervised: SampleRate = 0.0
+    notify: SampleRate = 0.0
+    autonomous: SampleRate = 0.0
+
+
+class Evaluation(Model):
+    """Who reviews a sample of a task type's completed tasks, and how large a sample."""
+
+    evaluator: Identifier = Field(description="the member (person or AI) who reviews")
+    sample: Annotated[SampleRates, BeforeValidator(_rates)] = Field(
+        description="one rate for every task, or a rate per autonomy level")
+    action: ActionName | None = Field(
+        None, description="a declared action: members the policies allow it on the "
+        "task's subject may review too")
+
+
 class TaskType(Model):
     """A kind of work or decision the org recognises."""
 
@@ -275,6 +355,8 @@ class TaskType(Model):
         20, ge=1, description="verified outcomes needed before a promotion")
     autonomy_window: int = Field(
         100, ge=1, description="how many of the latest verified outcomes are weighed")
+    evaluation: Evaluation | None = Field(
+        None, description="review a sample of its completed tasks (verified outcomes)")
 
     @model_validator(mode="after")
     def _escalate_last(self) -> TaskType:
@@ -309,4 +391,6 @@ class OrgSpec(Model):
     members: tuple[Member, ...] = Field(min_length=1)
     task_types: tuple[TaskType, ...] = ()
     budgets: tuple[Budget, ...] = ()
+    breaker: Breaker | None = Field(
+        None, description="the circuit breaker of every AI member that declares none")
     policies: str = "policies"

@@ -9,12 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from charter import actions, autonomy, leases, outcomes, tasks, tracing
+from charter import actions, autonomy, breakers, leases, outcomes, reviews, tasks, tracing
 from charter.actions import PerformedAction
 from charter.allocator import NoEligibleMember
 from charter.authority import Authority
+from charter.breakers import BreakerView
 from charter.clock import Clock
 from charter.dispatch import Dispatcher
+from charter.errors import Conflict
 from charter.governance import Snapshot
 from charter.handoff import HandoffPacket, build_packet
 from charter.ledger import Ledger
@@ -54,7 +56,8 @@ class WorkVerbs:
             return cached[1]
         with self.store.reading() as conn:
             recorded = outcomes.listing(conn)
-        built = Dispatcher(authority, recorded)
+            agreement = reviews.agreement(conn)
+        built = Dispatcher(authority, recorded, agreement=agreement)
         self._dispatcher = (snapshot, built)
         return built
 
@@ -87,13 +90,20 @@ class WorkVerbs:
         with self.store.reading() as conn:
             task = tasks.get(conn, task_id)
             if task.state == "queued":
+                dispatcher = self.dispatcher()
                 try:
-                    choice = self.dispatcher().choose(conn, task, self.clock.now())
+                    choice = dispatcher.choose(conn, task, self.clock.now())
                 except NoEligibleMember as refused:
                     return f"if dispatched now: {refused.message} ({refused.details})"
-                return "if dispatched now: " + choice.explain()
-            assigned = list(self.ledger.read(conn, subject=f"task:{task_id}",
-                                             kind="task.assigned"))
+                # Every runner-up, as the explanation recorded at assignment has them.
+                text = "if dispatched now: " + choice.explain(limit=len(choice.runners_up))
+                if dispatcher.org.task_types[task.type].evaluation is not None:
+                    text += "\n" + dispatcher.self_reports(choice.member, task.type)
+                return text
+            # By subject alone, the kind filtered here: a task has few events, and given
+            # both, SQLite may walk every assignment in the ledger instead.
+            assigned = [event for event in self.ledger.read(conn, subject=f"task:{task_id}")
+                        if event.kind == "task.assigned"]
         if not assigned or assigned[-1].payload is None:
             return f"task {task_id} was never assigned ({task.state})"
         explained = assigned[-1].payload.get("explanation") or {}
@@ -128,9 +138,15 @@ class WorkVerbs:
         """Give a queued task to a member by hand."""
         org = self._require_org()
         started = time.time_ns()
+        now = self.clock.now()
         with self.store.transaction() as conn:
+            seen = breakers.overlay(conn)
+            let = seen.admission(org, member, outcomes.engine_version(org, member), now)
+            if not let.eligible:
+                raise Conflict(f"{member} takes no task now: {let.reason}")
             assigned = tasks.assign(conn, self.ledger, org, task_id, member, actor=actor,
                                     strategy=strategy)
+            breakers.note_assigned(conn, self.ledger, org, seen, member, task_id, now)
             tracing.task_step(conn, "charter.task.assign", assigned, member=member,
                               start_ns=started, actor=actor, strategy=strategy)
             return assigned
@@ -176,7 +192,9 @@ class WorkVerbs:
     def complete_task(self, task_id: str, *, member: str, fencing: int, result: Any = None,
                       cost: Decimal | float | str | None = None,
                       duration_s: float | None = None, quality: float | None = None) -> Task:
-        """Finish an attempt; records the holder's self-reported success."""
+        """Finish an attempt; records the holder's self-reported success, judges its
+        circuit breaker and, for a task type with an evaluator, draws whether the task
+        is reviewed."""
         org = self._require_org()
         started = time.time_ns()
         with self.store.transaction() as conn:
@@ -186,7 +204,12 @@ class WorkVerbs:
                               start_ns=started, state=done.state)
             outcome = outcomes.record(conn, self.ledger, org, task_id, success=True,
                                       reported_by=member, cost=cost, duration_s=duration_s,
-                                      quality=quality, member=member)
+                                      quality=quality, member=member,
+                                      breaker=breakers.rule_for(org, member) is not None)
+            breakers.after_attempt(conn, self.ledger, org, self.clock.now(), member=member,
+                                   task_id=task_id, success=True)
+            reviews.sample(conn, self.ledger, org, done, member, outcome.engine_version,
+                           self.ledger.secret.get(create=False))
         self._learn(outcome)
         return done
 
@@ -203,7 +226,11 @@ class WorkVerbs:
             leases.release_task_leases(conn, self.ledger, self.clock, task_id,
                                        f"attempt by {member} failed: {reason}")
             outcome = outcomes.record(conn, self.ledger, org, task_id, success=False,
-                                      reported_by=member, cost=cost, member=member)
+                                      reported_by=member, cost=cost, member=member,
+                                      breaker=breakers.rule_for(org, member) is not None)
+            if breakers.after_attempt(conn, self.ledger, org, self.clock.now(),
+                                      member=member, task_id=task_id, success=False):
+                moved = tasks.get(conn, task_id)  # its retry went back to the queue
         self._learn(outcome)
         return moved
 
@@ -250,8 +277,13 @@ class WorkVerbs:
         """Re-route tasks whose lease ran out (releasing the resource leases taken for
         them); fail those that missed their deadline."""
         org = self._require_org()
+        now = self.clock.now()
         with self.store.transaction() as conn:
-            changed = tasks.expire(conn, self.ledger, self.clock, org)
+            def lapsed(task: Task, holder: str) -> None:
+                breakers.after_attempt(conn, self.ledger, org, now, member=holder,
+                                       task_id=task.id, success=False)
+
+            changed = tasks.expire(conn, self.ledger, self.clock, org, on_lapsed=lapsed)
             for task in changed:
                 leases.release_task_leases(conn, self.ledger, self.clock, task.id,
                                            "the task's lease expired")
@@ -285,11 +317,14 @@ class WorkVerbs:
 
     def task_page(self, *, after: tuple[str, str] | None = None, limit: int = 100,
                   state: str | None = None, assignee: str | None = None,
-                  task_type: str | None = None) -> list[Task]:
-        """Tasks oldest first, after the (created_at, id) of the last one seen."""
+                  task_type: str | None = None, requester: str | None = None,
+                  subject: str | None = None, newest_first: bool = False) -> list[Task]:
+        """Tasks oldest first (newest first with `newest_first`), after the
+        (created_at, id) of the last one seen; `subject` matches exactly."""
         with self.store.reading() as conn:
             return tasks.page(conn, after=after, limit=limit, state=state,
-                              assignee=assignee, task_type=task_type)
+                              assignee=assignee, task_type=task_type, requester=requester,
+                              subject=subject, newest_first=newest_first)
 
     def person_queue(self, member: str) -> list[Task]:
         """The tasks waiting in a person's queue, most urgent first."""
@@ -305,7 +340,14 @@ class WorkVerbs:
         with self.store.reading() as conn:
             recorded = outcomes.listing(conn, member=member)
             levels = autonomy.current_levels(conn)
-        return track_records(org, member, recorded, levels)
+            agreement = reviews.agreement(conn, member=member)
+        return track_records(org, member, recorded, levels, agreement)
+
+    def circuit_breakers(self, *, member: str | None = None) -> list[BreakerView]:
+        """Every circuit breaker that has opened (of one member, if named), with its state
+        and the evidence of its last change."""
+        with self.store.reading() as conn:
+            return breakers.listing(conn, member=member)
 
     def outcomes(self, *, member: str | None = None,
                  task_type: str | None = None) -> list[Outcome]:

@@ -18,6 +18,7 @@ from charter.api.errors import ErrorBody, error_response, install_error_handlers
 from charter.api.metrics import ApiMetrics
 from charter.mcp.server import mcp_app
 from charter.system import Charter
+from charter.web import install_dashboard
 
 ROUTES = ("tokens", "tasks", "org", "governance", "conflicts", "ledger", "killswitch")
 """Modules of `charter.api.routes`, each with a `router`."""
@@ -68,6 +69,7 @@ def create_app(system: Charter, *, owns_system: bool = False,
     for name in ROUTES:
         module = importlib.import_module(f"charter.api.routes.{name}")
         app.include_router(module.router, prefix="/v1")
+    install_dashboard(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:

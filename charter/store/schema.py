@@ -35,9 +35,11 @@ events = Table(
     Column("payload_digest", HASH, nullable=False),
     Column("prev_hash", HASH, nullable=False),
     Column("hash", HASH, nullable=False),
-    Index("ix_events_kind", "kind"),
-    Index("ix_events_subject", "subject"),
-    Index("ix_events_actor", "actor"),
+    # With seq, so a search by kind, subject or actor reads its newest page from the
+    # index in seq order instead of sorting every match.
+    Index("ix_events_kind_seq", "kind", "seq"),
+    Index("ix_events_subject_seq", "subject", "seq"),
+    Index("ix_events_actor_seq", "actor", "seq"),
 )
 
 ledger_head = Table(
@@ -199,6 +201,12 @@ tasks = Table(
     Index("ix_tasks_state_priority", "state", "priority", "created_at"),
     Index("ix_tasks_assignee_state", "assignee", "state"),
     Index("ix_tasks_lease", "state", "lease_until"),
+    # Newest-first pages of the task list, whole or by one filter, without a sort.
+    Index("ix_tasks_created", "created_at", "id"),
+    Index("ix_tasks_state_created", "state", "created_at", "id"),
+    Index("ix_tasks_assignee_created", "assignee", "created_at", "id"),
+    Index("ix_tasks_requester_created", "requester", "created_at", "id"),
+    Index("ix_tasks_type_created", "type", "created_at", "id"),
 )
 
 outcomes = Table(
@@ -215,7 +223,9 @@ outcomes = Table(
     Column("verified", Boolean, nullable=False),
     Column("reported_by", String(128), nullable=False),
     Column("at", TIMESTAMP, nullable=False),
-    Index("ix_outcomes_member_type", "member", "task_type"),
+    # Covering the success and verified flags, so a member's record on a task type is
+    # counted from the index alone.
+    Index("ix_outcomes_member_type", "member", "task_type", "success", "verified"),
     Index("ix_outcomes_task", "task_id"),
 )
 
@@ -340,6 +350,54 @@ freezes = Table(
 )
 """Actions frozen org-wide: `authorize` denies them to everyone until lifted."""
 
+breakers = Table(
+    "breakers", metadata,
+    Column("member", String(64), primary_key=True),
+    Column("engine_version", String(64), primary_key=True),
+    Column("state", String(16), nullable=False, comment="closed|open|half_open"),
+    Column("changed_at", TIMESTAMP, nullable=False),
+    Column("until", TIMESTAMP, nullable=True, comment="open: when its cool-down ends"),
+    Column("probe_task", String(36), nullable=True, comment="half_open: the probe task"),
+    Column("evidence", Text, nullable=False, comment="JSON: why it last changed"),
+    Index("ix_breakers_state", "state"),
+)
+"""Circuit breakers per member and engine version that have ever opened."""
+
+breaker_counts = Table(
+    "breaker_counts", metadata,
+    Column("member", String(64), primary_key=True),
+    Column("engine_version", String(64), primary_key=True),
+    Column("second", BigInteger, primary_key=True, autoincrement=False,
+           comment="POSIX second in which the attempts ended"),
+    Column("calls", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+"""Finished attempts per member, engine version and second, for breakers' windows (kept
+for `BREAKER_MAX_WINDOW`)."""
+
+reviews = Table(
+    "reviews", metadata,
+    Column("task_id", String(36), primary_key=True),
+    Column("member", String(64), nullable=False, comment="whose completed work"),
+    Column("engine_version", String(64), nullable=False),
+    Column("task_type", String(64), nullable=False),
+    Column("evaluator", String(64), nullable=False),
+    Column("level", String(16), nullable=False, comment="the member's autonomy then"),
+    Column("rate", Float, nullable=False, comment="the sampling rate it was drawn at"),
+    Column("status", String(16), nullable=False, comment="pending|done"),
+    Column("requested_at", TIMESTAMP, nullable=False),
+    Column("reviewed_by", String(64), nullable=True),
+    Column("reviewed_at", TIMESTAMP, nullable=True),
+    Column("success", Boolean, nullable=True),
+    Column("quality", Float, nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("agreed", Boolean, nullable=True,
+           comment="whether the verdict matched the member's self-report"),
+    Index("ix_reviews_evaluator_status", "evaluator", "status"),
+    Index("ix_reviews_member_type", "member", "task_type"),
+)
+"""Completed tasks sampled for review, and the evaluators' verdicts."""
+
 api_tokens = Table(
     "api_tokens", metadata,
     Column("id", String(36), primary_key=True),
@@ -358,6 +416,7 @@ created or revoked, never its hash, so a replay cannot (and must not) recreate t
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
     approvals, approval_votes, tasks, outcomes, autonomy_levels, lease_tokens, leases,
-    proposals, resolutions, memories, actions, suspensions, freezes,
+    proposals, resolutions, memories, actions, suspensions, freezes, breakers, breaker_counts,
+    reviews,
 )
 """Tables rebuilt from the ledger by a replay (in an order that respects references)."""

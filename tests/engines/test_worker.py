@@ -72,6 +72,25 @@ def test_a_rejected_purchase_never_happens_and_the_attempt_fails(shop):
     assert "over the quarter's plan" in task.reason
 
 
+def test_a_retry_after_a_rejection_asks_afresh(shop):
+    system, shop_file = shop
+    task_id = order(system, shop_file, "globex", 8000)
+    work(system, max_tasks=1)
+    [first] = system.approvals(task_id=task_id)
+    system.reject(first.id, approver="james.liu", comment="not this quarter")
+    work(system, max_tasks=1)  # the attempt fails; the protocol's retry comes back
+    assert system.task(task_id).state == "assigned"
+    work(system, max_tasks=1)  # the retry asks again instead of re-reading the rejection
+    task = system.task(task_id)
+    assert task.state == "awaiting_approval"
+    second = [a for a in system.approvals(task_id=task_id) if a.id != first.id]
+    assert [a.status for a in second] == ["pending"]
+    system.approve(second[0].id, approver="james.liu")
+    work(system, max_tasks=1)
+    assert system.task(task_id).state == "done"
+    assert [o["amount"] for o in orders(shop_file)] == [8000]
+
+
 def test_a_denied_purchase_never_happens(shop):
     system, shop_file = shop
     task_id = order(system, shop_file, "initech", 100)  # a frozen vendor

@@ -57,6 +57,17 @@ def test_a_task_nobody_can_take_goes_to_a_persons_queue(acme: Charter):
     assert "no eligible member" in acme.explain_task(task.id)
 
 
+def test_a_denial_about_one_subject_keeps_nobody_from_other_tasks_of_the_type(
+        acme: Charter):
+    frozen = acme.submit_task("purchase_order", "Vendor::initech",
+                              {"context": {"amount": 300}}, requester="james.liu",
+                              dispatch=True)
+    assert frozen.assignee == "james.liu"  # nobody may buy from a frozen vendor
+    usual = acme.submit_task("purchase_order", V, {"context": {"amount": 300}},
+                             requester="james.liu", dispatch=True)
+    assert usual.assignee in ("buyer-bot-1", "buyer-bot-2")
+
+
 def test_cheapest_strategy_is_deterministic(acme: Charter):
     acme.submit_task("ticket_resolution", "Customer::8", requester="ben.kowalski")
     (assigned,) = acme.dispatch_queued(strategy="cheapest")

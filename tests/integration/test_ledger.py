@@ -195,6 +195,18 @@ def test_tail_and_filters(system: Charter):
     assert len(system.events(subject="thing:2")) == len(range(2, 30, 7))
 
 
+def test_newest_first_pages_before_a_seq(system: Charter):
+    fill(system, 30)
+    with system.store.reading() as conn:
+        page = [e.seq for e in system.ledger.read(conn, subject="thing:2", before=23,
+                                                  newest_first=True, limit=2)]
+        rest = [e.seq for e in system.ledger.read(conn, subject="thing:2", before=page[-1],
+                                                  newest_first=True)]
+        window = [e.seq for e in system.ledger.read(conn, after=3, before=7)]
+    assert page == [17, 10] and rest == [3]
+    assert window == [4, 5, 6]
+
+
 def test_hundred_thousand_events_verify(system: Charter):
     fill(system, 100_000, per_transaction=5_000)
     report = system.verify_ledger()

@@ -60,6 +60,32 @@ def test_self_reports_weigh_less_than_verified_outcomes():
     assert (cell.outcomes, cell.verified, cell.successes) == (1, 0, pytest.approx(0.3))
 
 
+def test_self_reports_that_reviews_contradicted_count_less_earlier_ones_too():
+    learner = plain()
+    for member in ("ann", "bob"):  # the same evidence for both
+        for success in (True, True, True, False):
+            learner.observe(member, "v1", "t", success, verified=False)
+        learner.observe(member, "v1", "t", False, verified=True)
+    for _ in range(4):
+        learner.observe_review("ann", "t", agreed=True)
+        learner.observe_review("bob", "t", agreed=False)
+    assert learner.self_report_weight("ann", "t") == pytest.approx(0.3)
+    assert learner.self_report_weight("bob", "t") == pytest.approx(0.3 * 2 / 6)
+    # bob's four earlier self-reports now count a third as much as ann's
+    assert learner.mean("bob", "v1", "t") == pytest.approx((2 + 0.3) / (4 + 1 + 0.4))
+    (cell,) = learner.stats("bob")
+    assert cell.self_report_weight == pytest.approx(0.1)
+
+    def moved(member: str) -> float:
+        before = learner.mean(member, "v1", "t")
+        learner.observe(member, "v1", "t", True, verified=False)
+        return learner.mean(member, "v1", "t") - before
+
+    honest, liar = moved("ann"), moved("bob")
+    assert 0 < liar < honest
+    assert learner.agreement("bob", "t") == (4, 0)
+
+
 def test_priors_aggregate_the_declared_skill_levels():
     members = {"ann": MemberPrior({"a": 0.8, "b": 0.4}), "cat": MemberPrior({})}
     types = {"both": TypePrior(("a", "b")), "one": TypePrior(("a", "z")),

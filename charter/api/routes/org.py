@@ -186,6 +186,13 @@ def member_stats(member_id: Identifier, caller: CallerDep,
     return [record.to_json() for record in system.track_record(member_id)]
 
 
+@router.get("/breakers", tags=["members"],
+            summary="Circuit breakers that have opened, per member and engine version")
+def list_breakers(caller: CallerDep, system: SystemDep,
+                  member: Identifier | None = None) -> list[dict[str, Any]]:
+    return [breaker.to_json() for breaker in system.circuit_breakers(member=member)]
+
+
 # -- policies -------------------------------------------------------------------------
 
 def _statements(compiled: CompiledPolicies) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""`/v1/tasks`, `/v1/claims`, `/v1/outcomes`: submit work, claim it, finish it, and
-record how it went. A member claims, completes and fails only as itself."""
+"""`/v1/tasks`, `/v1/claims`, `/v1/outcomes`, `/v1/reviews`: submit work, claim it,
+finish it, record how it went, and review sampled tasks. A member claims, completes,
+fails and reviews only as itself."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from charter.api.auth import AdminDep, CallerDep, SystemDep
-from charter.api.fields import MAX_WHOLE, Body, Context, PathId, Reason, StorableJson, Subject
+from charter.api.fields import (
+    MAX_WHOLE,
+    Body,
+    Context,
+    PathId,
+    Reason,
+    StorableJson,
+    Subject,
+)
 from charter.api.pages import Cursor, Limit, decode_cursor, page
 from charter.errors import Forbidden
 from charter.types import Identifier
@@ -180,6 +189,34 @@ def release_task(task_id: TaskId, body: Release, caller: CallerDep,
                  system: SystemDep) -> dict[str, Any]:
     return system.release_task(task_id, member=caller.member, fencing=body.fencing,
                                reason=body.reason).to_json()
+
+
+class ReviewRequest(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"success": False, "quality": 0.2, "comment": "ordered the wrong SKU"}]})
+    success: bool
+    quality: float | None = Field(None, ge=0, le=1)
+    comment: Annotated[str, Field(max_length=4000, pattern=r"^[^\x00]*$")] = ""
+
+
+@router.post("/tasks/{task_id}/review", status_code=201,
+             summary="Record your verdict on a task sampled for review (its evaluator)")
+def review_task(task_id: TaskId, body: ReviewRequest, caller: CallerDep,
+                system: SystemDep) -> dict[str, Any]:
+    return system.review_task(task_id, by=caller.member, success=body.success,
+                              quality=body.quality, comment=body.comment).to_json()
+
+
+@router.get("/reviews", summary="Tasks sampled for review (an evaluator's queue with "
+                                "`evaluator` and `status=pending`)")
+def list_reviews(caller: CallerDep, system: SystemDep,
+                 evaluator: Identifier | None = None,
+                 status: Literal["pending", "done"] | None = None,
+                 member: Identifier | None = None,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                 ) -> list[dict[str, Any]]:
+    return [review.to_json() for review in system.reviews(
+        evaluator=evaluator, status=status, member=member, limit=limit)]
 
 
 @router.post("/outcomes", status_code=201, summary="Record how a task went (you report it)")

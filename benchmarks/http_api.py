@@ -12,18 +12,10 @@ fresh SQLite file (`Charter.submit_task(dispatch=True)`, `claim_next`,
 `complete_task`), one task after another. Both runs end with the ledger verified and
 every task done exactly once.
 
-Run:  python benchmarks/http.py [--tasks N] [--clients N] [--json]
+Run:  python benchmarks/http_api.py [--tasks N] [--clients N] [--json]
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This script shares its name with the standard library's `http`; run as a script, its
-# folder comes first on sys.path and would hide that package from httpx.
-sys.path[:] = [entry for entry in sys.path
-               if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio
@@ -31,8 +23,10 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx

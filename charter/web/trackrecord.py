@@ -1,0 +1,298 @@
+"""A member's track record as the dashboard shows it: aggregates over the outcomes
+table, so a member with tens of thousands of outcomes costs a few indexed queries, not a
+Python pass over every row.
+
+The figures count what `charter.memberstats` counts: one outcome per task and member,
+the latest verified one where the task has one, else the latest self-report (a retry's
+success replaces its earlier failure; a reviewer's verdict replaces the self-report).
+`RecordCache` keeps what was computed while a member has no new outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, or_, select
+
+from charter.autonomy import wilson_bounds
+from charter.store import Store
+from charter.store.schema import outcomes
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Outcomes counted together, with the sums behind their means."""
+
+    n: int = 0
+    successes: int = 0
+    verified: int = 0
+    cost_total: Decimal = Decimal(0)
+    costed: int = 0
+    duration_total: float = 0.0
+    timed: int = 0
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(self.n + other.n, self.successes + other.successes,
+                       self.verified + other.verified, self.cost_total + other.cost_total,
+                       self.costed + other.costed, self.duration_total + other.duration_total,
+                       self.timed + other.timed)
+
+    @property
+    def self_reported(self) -> int:
+        return self.n - self.verified
+
+    @property
+    def rate(self) -> float | None:
+        return self.successes / self.n if self.n else None
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the success rate."""
+        return wilson_bounds(self.successes, self.n)
+
+    @property
+    def mean_cost(self) -> Decimal | None:
+        return self.cost_total / self.costed if self.costed else None
+
+    @property
+    def mean_duration_s(self) -> float | None:
+        return self.duration_total / self.timed if self.timed else None
+
+
+@dataclass(frozen=True)
+class Granularity:
+    """A width of the chart's time buckets: the first `width` characters of a ledger
+    time (fixed-width ISO 8601, so a prefix is a bucket on every database)."""
+
+    name: str
+    width: int
+    seconds: int
+
+    def start(self, prefix: str) -> datetime:
+        """The moment a bucket's prefix begins."""
+        return datetime.fromisoformat(prefix + _EPOCH_TEXT[len(prefix):]).replace(tzinfo=UTC)
+
+
+_EPOCH_TEXT = "0001-01-01T00:00:00"
+GRANULARITIES = (
+    Granularity("month", 7, 30 * 86400), Granularity("day", 10, 86400),
+    Granularity("hour", 13, 3600), Granularity("10 minutes", 15, 600),
+    Granularity("minute", 16, 60), Granularity("10 seconds", 18, 10),
+    Granularity("second", 19, 1),
+)
+"""Coarsest first; each is a prefix of the ledger's time format."""
+MIN_POINTS = 8
+"""The chart uses the coarsest buckets that still give about this many points."""
+
+
+def granularity_for(first: datetime, last: datetime) -> Granularity:
+    """Buckets for a history from `first` to `last`: the coarsest giving `MIN_POINTS`
+    or more (at most a few hundred), the finest for a history of seconds."""
+    span = (last - first).total_seconds()
+    for granularity in GRANULARITIES:
+        if span / granularity.seconds >= MIN_POINTS:
+            return granularity
+    return GRANULARITIES[-1]
+
+
+@dataclass(frozen=True)
+class Point:
+    """The outcomes of one time bucket."""
+
+    at: datetime
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A member's record per task type, per engine version and task type, and over
+    time."""
+
+    by_type: dict[str, Figures]
+    by_version: dict[str, dict[str, Figures]]
+    """engine version → task type → figures; versions in the order they first worked."""
+    granularity: Granularity
+    points: list[Point]
+
+    @property
+    def total(self) -> Figures:
+        return sum(self.by_type.values(), Figures())
+
+
+def kept() -> ColumnElement[bool]:
+    """True for the outcome that counts for its task and member (see the module's
+    docstring): no verified outcome replaces it, nor a later one of its own kind."""
+    other = outcomes.alias("other")
+    return ~exists().where(
+        other.c.task_id == outcomes.c.task_id, other.c.member == outcomes.c.member,
+        other.c.id != outcomes.c.id,
+        or_(and_(other.c.verified, ~outcomes.c.verified),
+            and_(other.c.verified == outcomes.c.verified,
+                 or_(other.c.at > outcomes.c.at,
+                     and_(other.c.at == outcomes.c.at, other.c.id > outcomes.c.id)))))
+
+
+def _sums() -> tuple[ColumnElement[Any], ...]:
+    return (func.count(), func.sum(case((outcomes.c.success, 1), else_=0)),
+            func.sum(case((outcomes.c.verified, 1), else_=0)), func.sum(outcomes.c.cost),
+            func.count(outcomes.c.cost), func.sum(outcomes.c.duration_s),
+            func.count(outcomes.c.duration_s))
+
+
+def _figures(row: Any, offset: int) -> Figures:
+    n, successes, verified, cost, costed, duration, timed = row[offset:offset + 7]
+    return Figures(int(n), int(successes or 0), int(verified or 0),
+                   Decimal(0) if cost is None else Decimal(cost), int(costed),
+                   float(duration or 0.0), int(timed))
+
+
+def member_record(conn: Connection, member: str) -> MemberRecord:
+    """Two queries over the member's outcomes (index `ix_outcomes_member_type`): their
+    time span, which sets the buckets, then every figure grouped by engine version, task
+    type and bucket."""
+    first, last = conn.execute(select(func.min(outcomes.c.at), func.max(outcomes.c.at))
+                               .where(outcomes.c.member == member)).one()
+    if first is None:
+        return MemberRecord({}, {}, GRANULARITIES[-1], [])
+    granularity = granularity_for(_moment(first), _moment(last))
+    bucket = func.substr(outcomes.c.at, 1, granularity.width)
+    rows = conn.execute(
+        select(outcomes.c.engine_version, outcomes.c.task_type, bucket.label("bucket"),
+               func.min(outcomes.c.at), *_sums())
+        .where(outcomes.c.member == member, kept())
+        .group_by(outcomes.c.engine_version, outcomes.c.task_type, bucket)).all()
+    by_type: dict[str, Figures] = defaultdict(Figures)
+    by_version: dict[str, dict[str, Figures]] = defaultdict(lambda: defaultdict(Figures))
+    by_bucket: dict[str, Figures] = defaultdict(Figures)
+    began: dict[str, str] = {}
+    for row in rows:
+        version, task_type, prefix, earliest = row[:4]
+        figures = _figures(row, 4)
+        by_type[task_type] += figures
+        by_version[version][task_type] += figures
+        by_bucket[prefix] += figures
+        began[version] = min(began.get(version, earliest), earliest)
+    versions = sorted(by_version, key=lambda version: (began[version], version))
+    return MemberRecord(
+        dict(sorted(by_type.items())),
+        {version: dict(sorted(by_version[version].items())) for version in versions},
+        granularity,
+        [Point(granularity.start(prefix), figures)
+         for prefix, figures in sorted(by_bucket.items())])
+
+
+def success_rates(conn: Connection, members: Iterable[str]) -> dict[str, Figures]:
+    """Each member's outcomes over all task types as recorded — every self-report and
+    every verdict counted, not one per task as on the member's page — read from the
+    covering index `ix_outcomes_member_type` alone, so a page of members costs one scan
+    of the index however long the history (success, count and verified only)."""
+    wanted = list(members)
+    if not wanted:
+        return {}
+    rows = conn.execute(select(outcomes.c.member, func.count(),
+                               func.sum(case((outcomes.c.success, 1), else_=0)),
+                               func.sum(case((outcomes.c.verified, 1), else_=0)))
+                        .where(outcomes.c.member.in_(wanted))
+                        .group_by(outcomes.c.member)).all()
+    return {member: Figures(int(n), int(successes or 0), int(verified or 0), Decimal(0), 0,
+                            0.0, 0) for member, n, successes, verified in rows}
+
+
+def outcome_counts(conn: Connection, members: Iterable[str]) -> dict[str, int]:
+    """How many outcomes each member has, read from the member index alone."""
+    wanted = list(members)
+    if not wanted:
+        return {}
+    return {member: int(count) for member, count in conn.execute(
+        select(outcomes.c.member, func.count()).where(outcomes.c.member.in_(wanted))
+        .group_by(outcomes.c.member)).all()}
+
+
+class RecordCache:
+    """Figures already computed from one store's outcomes, each kept with the number of
+    outcomes it was computed from. Outcomes are only ever added (a replay adds the same
+    ones again), so while a member's count is unchanged its figures are too — and the
+    count costs a fraction of the aggregate. Read both in one transaction."""
+
+    LIMIT = 4096
+    """Members remembered per kind of figure; past it the cache starts over."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, tuple[int, MemberRecord]] = {}
+        self._rates: dict[str, tuple[int, Figures]] = {}
+
+    def member_record(self, conn: Connection, member: str) -> MemberRecord:
+        count = outcome_counts(conn, [member]).get(member, 0)
+        with self._lock:
+            cached = self._records.get(member)
+        if cached is not None and cached[0] == count:
+            return cached[1]
+        record = member_record(conn, member)
+        self._keep(self._records, member, (count, record))
+        return record
+
+    def success_rates(self, conn: Connection, members: Iterable[str]) -> dict[str, Figures]:
+        """Each member's figures over all task types (members without outcomes have
+        none)."""
+        counts = outcome_counts(conn, members)
+        found: dict[str, Figures] = {}
+        with self._lock:
+            for member, count in counts.items():
+                cached = self._rates.get(member)
+                if cached is not None and cached[0] == count:
+                    found[member] = cached[1]
+        stale = [member for member in counts if member not in found]
+        for member, figures in success_rates(conn, stale).items():
+            self._keep(self._rates, member, (counts[member], figures))
+            found[member] = figures
+        return found
+
+    def _keep(self, kept: dict[str, Any], member: str, entry: tuple[int, Any]) -> None:
+        with self._lock:
+            if len(kept) >= self.LIMIT:
+                kept.clear()
+            kept[member] = entry
+
+
+_CACHES: WeakKeyDictionary[Store, RecordCache] = WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def record_cache(store: Store) -> RecordCache:
+    """The cache of figures computed from `store` in this process."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = RecordCache()
+        return cache
+
+
+def chart_spec(record: MemberRecord, currency: str) -> dict[str, Any]:
+    """The chart of success rate (left axis, 0..1) and mean cost (right axis) per bucket,
+    in the shape `charter.js` draws."""
+    points = record.points
+    return {
+        "series": [{"label": "success rate", "color": "#1d7a46", "scale": "rate",
+                    "digits": 3},
+                   {"label": f"mean cost ({currency})", "color": "#1f4e79", "scale": "cost",
+                    "digits": 2}],
+        "axes": [{"scale": "rate", "label": "success rate", "range": [0, 1]},
+                 {"scale": "cost", "label": f"mean cost ({currency})"}],
+        "data": [[int(point.at.timestamp()) for point in points],
+                 [None if point.figures.rate is None else round(point.figures.rate, 4)
+                  for point in points],
+                 [None if point.figures.mean_cost is None
+                  else float(round(point.figures.mean_cost, 4)) for point in points]],
+    }
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
