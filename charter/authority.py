@@ -79,33 +79,38 @@ class Authority:
         if refusal is not None:
             return self._decision(request, "deny", refusal)
         if answer.decision == _ALLOW:
-            return self._permitted(request, answer, now, autonomy)
-        return self._not_permitted(request, answer, now)
+            permitted_by = tuple(answer.diagnostics.reasons)
+            return self._permitted(request, permitted_by, (Reason(
+                "policy", f"permitted by {', '.join(permitted_by)}", permitted_by),), now,
+                autonomy)
+        return self._not_permitted(request, answer, now, autonomy)
 
-    def _permitted(self, request: AuthzRequest, answer: Any, now: datetime,
+    def _permitted(self, request: AuthzRequest, permitted_by: tuple[str, ...],
+                   because: tuple[Reason, ...], now: datetime,
                    autonomy: AutonomyLevel | None) -> Decision:
-        permitted_by = tuple(answer.diagnostics.reasons)
-        because = Reason("policy", f"permitted by {', '.join(permitted_by)}", permitted_by)
+        """A permitted request (by the member's own authority or a delegation): still
+        escalated where its policies ask for a quorum or the member is supervised."""
         quorum = self.engine.quorum(permitted_by)
         if quorum > 1:
-            return self._escalate(request, (because, Reason(
+            return self._escalate(request, (*because, Reason(
                 "quorum", f"{', '.join(permitted_by)} needs {quorum} distinct approvers")),
                 quorum, now)
         level = autonomy
         if level is None and request.task_type is not None:
             level = level_of(self.org, self.levels, request.member, request.task_type)
         if level == "supervised":
-            return self._escalate(request, (because, Reason(
+            return self._escalate(request, (*because, Reason(
                 "autonomy", f"{request.member} is supervised on {request.task_type}: "
                             "a manager approves its actions")), self._type_quorum(request), now)
         if level == "notify":
             manager = self.org.members[request.member].reports_to
-            return self._decision(request, "allow", because, Reason(
+            return self._decision(request, "allow", *because, Reason(
                 "autonomy", f"{request.member} acts on {request.task_type} and notifies "
                             f"{manager or 'nobody'}"), notify=(manager,) if manager else ())
-        return self._decision(request, "allow", because)
+        return self._decision(request, "allow", *because)
 
-    def _not_permitted(self, request: AuthzRequest, answer: Any, now: datetime) -> Decision:
+    def _not_permitted(self, request: AuthzRequest, answer: Any, now: datetime,
+                       autonomy: AutonomyLevel | None) -> Decision:
         forbidden_by = tuple(answer.diagnostics.reasons)
         why = (Reason("forbid", f"forbidden by {', '.join(forbidden_by)}", forbidden_by)
                if forbidden_by else
@@ -127,12 +132,14 @@ class Authority:
                                            request.cedar_context)
             for delegation, delegated in zip(delegators, answers, strict=True):
                 if delegated.decision == _ALLOW and not delegated.diagnostics.errors:
+                    # Lent authority, not lent autonomy: a supervised member acting for
+                    # someone still has its actions approved, and a quorum still holds.
                     policies = tuple(delegated.diagnostics.reasons)
-                    return self._decision(request, "allow", Reason(
+                    return self._permitted(request, policies, (Reason(
                         "delegation", f"acting for {delegation.from_member} under delegation "
                                       f"{delegation.id} (until {delegation.until})", policies),
                         Reason("policy", f"{delegation.from_member} is permitted by "
-                                         f"{', '.join(policies)}", policies))
+                                         f"{', '.join(policies)}", policies)), now, autonomy)
         return self._escalate(request, (why,), self._type_quorum(request), now)
 
     def _type_quorum(self, request: AuthzRequest) -> int:

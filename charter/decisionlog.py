@@ -3,7 +3,8 @@
 A bare `authorize` changes no state, so its ledger event need not cost a transaction of
 its own: events queue here and a background thread appends them in batches, at least
 every `interval` seconds, and on `flush` or `close`. A failed write keeps the events
-queued and is retried on the next round.
+queued and is retried on the next round; a failure no retry can mend (Charter is not
+configured right, e.g. the server secret is missing) is raised by `flush` at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 from collections import deque
 
 from charter.canonical import canonical_json
+from charter.errors import ConfigurationError
 from charter.ledger import EventDraft, Ledger
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ class DecisionLog:
         self.ledger = ledger
         self.interval = interval
         self.last_error: BaseException | None = None
+        self._misconfigured: ConfigurationError | None = None
         self._queue: deque[EventDraft] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -51,19 +54,27 @@ class DecisionLog:
         with self._lock:
             target = self._submitted
             self._wake.set()
-            if not self._written.wait_for(lambda: self._flushed >= target, timeout):
+            if not self._written.wait_for(
+                    lambda: self._flushed >= target or self._misconfigured is not None,
+                    timeout):
                 raise TimeoutError(f"decisions were not written within {timeout}s: "
                                    f"{self.last_error!r}")
+            if self._flushed < target and self._misconfigured is not None:
+                raise self._misconfigured
 
     def close(self) -> None:
         """Write what is queued and stop the writer."""
-        if self._thread is not None:
-            self.flush()
-        with self._lock:
-            self._closed = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        try:
+            if self._thread is not None:
+                self.flush()
+        finally:
+            with self._lock:
+                self._closed = True
+                if self._misconfigured is not None:
+                    self._queue.clear()  # nothing can write them: let the writer stop
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
 
     @property
     def pending(self) -> int:
@@ -103,6 +114,14 @@ class DecisionLog:
         try:
             with self.ledger.store.transaction() as conn:
                 self.ledger.append_many(conn, batch)
+        except ConfigurationError as error:  # kept queued, but waiting will not mend it
+            self.last_error = error
+            with self._lock:
+                if self._misconfigured is None:
+                    log.error("cannot write decisions to the ledger: %s", error.message)
+                self._misconfigured = error
+                self._written.notify_all()
+            return
         except Exception as error:  # kept queued; retried on the next round
             self.last_error = error
             log.exception("writing %d decisions to the ledger failed; will retry", len(batch))
@@ -113,4 +132,5 @@ class DecisionLog:
                 self._queue.popleft()
             self._flushed += len(batch)
             self.last_error = None
+            self._misconfigured = None
             self._written.notify_all()

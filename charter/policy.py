@@ -119,6 +119,25 @@ class CompiledPolicies:
     to every member alike."""
 
 
+MAX_QUORUM = 20
+"""The most approvers a `@quorum` may ask for."""
+
+
+def _quorum_problem(annotations: dict[str, str], policy: dict[str, Any]) -> str | None:
+    """What is wrong with a policy's `@quorum("n")`, if anything: it is silently a
+    one-approver rule otherwise."""
+    if "quorum" not in annotations:
+        return None
+    written = annotations["quorum"].strip()
+    if not written.isdigit() or not 1 <= int(written) <= MAX_QUORUM:
+        return (f'@quorum("{written}") is not a number of approvers: write a whole number '
+                f'from 1 to {MAX_QUORUM}, e.g. @quorum("2")')
+    if policy.get("effect") == "forbid":
+        return ("@quorum applies to what a permit allows; on a forbid it would never be "
+                "used: move it to the permit that needs several approvers")
+    return None
+
+
 def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
     """Parse and validate every policy; raise `PolicyInvalid` listing every problem.
 
@@ -136,6 +155,9 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
                 continue
             annotations = {k: str(v) for k, v in (policy.get("annotations") or {}).items()}
             policy_id = annotations.get("id") or f"{name}:{line}"
+            named = annotations.get("id", "")  # problems name a policy only by its @id
+            if (quorum := _quorum_problem(annotations, policy)) is not None:
+                problems.append(SourceProblem(name, line, named, quorum))
             if policy_id in statements:
                 first = statements[policy_id]
                 problems.append(SourceProblem(name, line, "", f"duplicate policy id "
@@ -145,11 +167,11 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
             try:
                 result = cedarpy.validate_policies(body, schema)
             except (ValueError, RecursionError) as error:
-                problems.append(SourceProblem(name, line, policy_id, f"Cedar: {error}"))
+                problems.append(SourceProblem(name, line, named, f"Cedar: {error}"))
                 continue
             for problem in result.errors:
                 message = problem.error.replace(f"for policy `{problem.policy_id}`, ", "")
-                problems.append(SourceProblem(name, line, policy_id, f"Cedar: {message}"))
+                problems.append(SourceProblem(name, line, named, f"Cedar: {message}"))
             statements[policy_id] = PolicyStatement(name, line, body.strip(), policy_id,
                                                     annotations)
             static[policy_id] = policy

@@ -81,6 +81,19 @@ def test_rejection_needs_a_comment_and_ends_the_approval(acme: Charter):
                               {"amount": 30000})
 
 
+def test_a_delegation_lends_authority_not_autonomy(acme: Charter, clock: ManualClock):
+    big_change = ("pricing-bot", "price.propose", "Sku::sku-9", {"change_percent": 15})
+    assert acme.authorize(*big_change, task_type="price_change").outcome == "escalate"
+    acme.delegate("nina.kapoor", "pricing-bot", ["price.propose"],
+                  clock.now() + timedelta(hours=8))
+    # pricing-bot is supervised on price changes: acting for nina.kapoor, its
+    # proposal is within authority now, but a manager still approves it
+    decided = acme.authorize(*big_change, task_type="price_change")
+    assert decided.outcome == "escalate"
+    kinds = [reason.kind for reason in decided.reasons]
+    assert kinds[:2] == ["delegation", "policy"] and "autonomy" in kinds
+
+
 def test_delegation_before_after_expiry_and_after_revocation(acme: Charter,
                                                              clock: ManualClock):
     request = ("james.liu", "purchase.create", V, {"amount": 30000})

@@ -43,7 +43,25 @@ BAD_SETS = {
                        ' resource);\n', 1, "unrecognized action"),
     "duplicate id": ('@id("buyers")\npermit (principal, action == Action::"lease", resource);\n',
                      1, "duplicate policy id `buyers`"),
+    "quorum not a number": ('@id("two")\n@quorum("two")\npermit (principal, action == '
+                            'Action::"lease", resource);\n', 1, '@quorum("two") is not a number'),
+    "quorum of nobody": ('@id("none")\n@quorum("0")\npermit (principal, action == '
+                         'Action::"lease", resource);\n', 1, "from 1 to 20"),
+    "quorum on a forbid": ('@id("never")\n@quorum("2")\nforbid (principal, action == '
+                           'Action::"lease", resource);\n', 1, "on a forbid it would never"),
 }
+
+
+def test_a_problem_of_a_policy_without_an_id_names_its_place_once():
+    from charter.org import read_org
+    from tests.conftest import EXAMPLE_ORG
+
+    schema = schema_text(read_org(EXAMPLE_ORG))
+    with pytest.raises(PolicyInvalid) as caught:
+        compile_policies({"x.cedar": "permit (principal is Ghost, action, resource);\n"},
+                         schema)
+    assert "x.cedar:1: x.cedar:1" not in caught.value.message
+    assert "x.cedar:1: Cedar: unrecognized entity type `Ghost`" in caught.value.message
 
 
 def test_statements_are_split_outside_strings_and_comments():
