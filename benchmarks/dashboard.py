@@ -31,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from charter import ManualClock, Settings, stats
 from charter.api import create_app
 from charter.store import open_store
+from charter.store.schema import outcomes
 from charter.system import Charter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,9 +158,13 @@ def pages(system: Charter) -> list[str]:
     done = system.task_page(limit=1, state="done")
     waiting = system.approval_page(limit=1, status="pending")
     newest = system.tail(1)[0].seq
+    with system.store.reading() as conn:  # the member with the longest record
+        busiest = conn.execute(select(outcomes.c.member, func.count()).group_by(
+            outcomes.c.member).order_by(func.count().desc()).limit(1)).first()
     paths = ["/", "/overview/live", "/approvals", "/tasks", "/tasks?state=done",
              "/tasks?assignee=triage-bot", "/members", "/members/triage-bot",
-             "/members/buyer-bot-1", "/ledger", "/ledger?kind=task.completed",
+             "/members/buyer-bot-1", *([f"/members/{busiest[0]}"] if busiest else []),
+             "/ledger", "/ledger?kind=task.completed",
              "/ledger?actor=buyer-bot-1", f"/ledger/{newest}", "/org"]
     if done:
         paths += [f"/tasks/{done[0].id}", f"/ledger?subject=task:{done[0].id}"]

@@ -226,7 +226,10 @@ outcomes = Table(
     # Covering the success and verified flags, so a member's record on a task type is
     # counted from the index alone.
     Index("ix_outcomes_member_type", "member", "task_type", "success", "verified"),
-    Index("ix_outcomes_task", "task_id"),
+    # Which outcome counts for a task and member (a verdict over a self-report, the
+    # latest of a kind) is decided from this index alone.
+    Index("ix_outcomes_task", "task_id", "member", "verified", "at", "id"),
+    Index("ix_outcomes_member_at", "member", "at"),
 )
 
 autonomy_levels = Table(

@@ -154,12 +154,15 @@ def _figures(row: Any, offset: int) -> Figures:
 
 
 def member_record(conn: Connection, member: str) -> MemberRecord:
-    """Two queries over the member's outcomes (index `ix_outcomes_member_type`): their
-    time span, which sets the buckets, then every figure grouped by engine version, task
-    type and bucket."""
-    first, last = conn.execute(select(func.min(outcomes.c.at), func.max(outcomes.c.at))
-                               .where(outcomes.c.member == member)).one()
-    if first is None:
+    """Queries over the member's outcomes: their time span (`ix_outcomes_member_at`),
+    which sets the buckets, then every figure grouped by engine version, task type and
+    bucket, counting one outcome per task (`kept`, decided on `ix_outcomes_task`)."""
+    # Two queries, not one: each is then a single step along `ix_outcomes_member_at`.
+    first = conn.execute(select(func.min(outcomes.c.at))
+                         .where(outcomes.c.member == member)).scalar()
+    last = conn.execute(select(func.max(outcomes.c.at))
+                        .where(outcomes.c.member == member)).scalar()
+    if first is None or last is None:
         return MemberRecord({}, {}, GRANULARITIES[-1], [])
     granularity = granularity_for(_moment(first), _moment(last))
     bucket = func.substr(outcomes.c.at, 1, granularity.width)
