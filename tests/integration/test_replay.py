@@ -151,9 +151,10 @@ def test_each_decision_is_replayed_with_the_delegations_and_autonomy_of_its_time
     org_file.write_text(text.replace(marker, marker + "    autonomy_threshold: 0.5\n"
                                      "    autonomy_min_outcomes: 3\n"), encoding="utf-8")
     acme.load_org(org_file)
-    onboard: Request = ("buyer-bot-2", "vendor.onboard", "Vendor::umbrella-supplies", {})
+    # A person acting for sofia.alvarez (a supervised agent would still be escalated).
+    onboard: Request = ("tom.brennan", "vendor.onboard", "Vendor::umbrella-supplies", {})
     purchase: Request = ("buyer-bot-2", "purchase.create", "Vendor::globex", {"amount": 400})
-    acme.delegate("sofia.alvarez", "buyer-bot-2", ["vendor.onboard"],
+    acme.delegate("sofia.alvarez", "tom.brennan", ["vendor.onboard"],
                   until=clock.now() + timedelta(minutes=30))
     early = record(acme, clock, [onboard, purchase])
     clock.advance(timedelta(hours=1))  # the delegation lapses
