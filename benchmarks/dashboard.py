@@ -44,9 +44,12 @@ ORG = ROOT / "examples" / "acme" / "charter.yaml"
 TARGET_MS = 300.0
 HISTORY = timedelta(days=60)
 SECRET = "dashboard-benchmark"
-MIX = (("ticket_triage", 0.40, "ticket:{n}", {}), ("ticket_resolution", 0.20, "ticket:{n}", {}),
-       ("purchase_order", 0.20, "vendor:globex", {"vendor": "Vendor::globex", "amount": 300}),
-       ("refund", 0.10, "customer:{n}", {}), ("invoice_approval", 0.10, "invoice:{n}", {}))
+MIX = (("ticket_triage", 0.40, "Customer::{n}", {}),
+       ("ticket_resolution", 0.20, "Customer::{n}", {}),
+       ("purchase_order", 0.20, "Vendor::globex", {"vendor": "Vendor::globex", "amount": 300}),
+       ("refund", 0.10, "Customer::{n}", {"amount": 40}),
+       ("invoice_approval", 0.10, "Vendor::globex", {"amount": 900}))
+"""Task types of the fill: (type, share, subject, payload)."""
 
 
 def open_system(db: Path, clock: ManualClock | None = None) -> Charter:
