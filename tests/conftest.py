@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,16 @@ def _postgres_schema_url(base: str, schema: str) -> str:
             "%20-csynchronous_commit%3Doff")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: an SQLite file, or a new schema on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'charter.db'}"
+@contextmanager
+def fresh_database(kind: str, folder: Path, prefix: str = "t") -> Iterator[str]:
+    """The URL of a fresh, empty database of `kind` ("sqlite" or "postgresql"): an SQLite
+    file in `folder`, or a new schema on PostgreSQL, dropped when the block ends."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'charter.db'}"
         return
     if not POSTGRES_URL:
         pytest.skip("CHARTER_TEST_POSTGRES is not set")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -45,6 +47,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: an SQLite file, or a new schema on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from sqlalchemy import Connection, case, func, select
 
 from charter.api.auth import SystemDep
 from charter.approvals import Approval
-from charter.autonomy import wilson_bounds
 from charter.errors import InvalidInput
 from charter.store.schema import outcomes
 from charter.system import Charter
 from charter.types import Identifier
 from charter.web.session import ActingViewerDep, Viewer, ViewerDep
 from charter.web.templating import render
+from charter.web.trackrecord import Figures
 
 router = APIRouter()
 
@@ -30,22 +30,11 @@ COMMENT_LIMIT = 2000
 
 
 @dataclass(frozen=True)
-class Record:
-    """A member's outcomes on one task type: how many, how many succeeded, the 95%
-    Wilson interval of its success rate."""
+class Record(Figures):
+    """A member's outcomes on one task type (each as recorded), with the success rate
+    and its 95% Wilson interval that `Figures` gives."""
 
-    task_type: str
-    n: int
-    successes: int
-    verified: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.successes / self.n if self.n else None
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson_bounds(self.successes, self.n)
+    task_type: str = ""
 
 
 def record_of(conn: Connection, member: str, task_type: str) -> Record:
@@ -54,7 +43,8 @@ def record_of(conn: Connection, member: str, task_type: str) -> Record:
                               func.sum(case((outcomes.c.verified, 1), else_=0)))
                        .where(outcomes.c.member == member,
                               outcomes.c.task_type == task_type)).one()
-    return Record(task_type, int(row[0]), int(row[1] or 0), int(row[2] or 0))
+    return Record(n=int(row[0]), successes=int(row[1] or 0), verified=int(row[2] or 0),
+                  task_type=task_type)
 
 
 @dataclass(frozen=True)
