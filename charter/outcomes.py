@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
 
-from charter import autonomy, readmodel
+from charter import autonomy, outcometallies, readmodel
 from charter.canonical import digest
 from charter.errors import InvalidInput, NotFound
 from charter.ledger import Event, Ledger
@@ -121,10 +121,9 @@ def listing(conn: Connection, *, member: str | None = None, task_type: str | Non
 
 def project_recorded(conn: Connection, event: Event) -> None:
     p = event.payload or {}
-    conn.execute(_INSERT, {
-        "id": p["id"], "task_id": p["task"], "member": p["member"],
-        "engine_version": p["engine_version"], "task_type": p["task_type"],
-        "success": p["success"], "quality": p["quality"],
-        "cost": None if p["cost"] is None else Decimal(p["cost"]),
-        "duration_s": p["duration_s"], "verified": p["verified"], "reported_by": event.actor,
-        "at": event.at})
+    outcome = Outcome(p["id"], p["task"], p["member"], p["engine_version"], p["task_type"],
+                      p["success"], p["quality"],
+                      None if p["cost"] is None else Decimal(p["cost"]), p["duration_s"],
+                      p["verified"], event.actor, event.at)
+    conn.execute(_INSERT, outcome.__dict__)
+    outcometallies.count(conn, outcome)

@@ -232,6 +232,27 @@ outcomes = Table(
     Index("ix_outcomes_member_at", "member", "at"),
 )
 
+outcome_tallies = Table(
+    "outcome_tallies", metadata,
+    Column("member", String(64), primary_key=True),
+    Column("engine_version", String(64), primary_key=True),
+    Column("task_type", String(64), primary_key=True),
+    Column("hour", String(13), primary_key=True,
+           comment="the first 13 characters of the outcomes' time: YYYY-MM-DDTHH"),
+    Column("first_at", TIMESTAMP, nullable=False,
+           comment="the earliest outcome recorded in the hour, counted or not"),
+    Column("n", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("verified", Integer, nullable=False),
+    Column("cost_total", MONEY, nullable=False),
+    Column("costed", Integer, nullable=False),
+    Column("duration_total", Float, nullable=False),
+    Column("timed", Integer, nullable=False),
+)
+"""The outcomes that count (one per task and member: see `charter.outcometallies`), summed
+per member, engine version, task type and hour, for a member's record over a long
+history."""
+
 autonomy_levels = Table(
     "autonomy_levels", metadata,
     Column("member", String(64), primary_key=True),
@@ -418,8 +439,8 @@ created or revoked, never its hash, so a replay cannot (and must not) recreate t
 
 READ_TABLES: tuple[Table, ...] = (
     org_versions, members, task_types, budgets, reservations, policy_versions, delegations,
-    approvals, approval_votes, tasks, outcomes, autonomy_levels, lease_tokens, leases,
-    proposals, resolutions, memories, actions, suspensions, freezes, breakers, breaker_counts,
-    reviews,
+    approvals, approval_votes, tasks, outcomes, outcome_tallies, autonomy_levels,
+    lease_tokens, leases, proposals, resolutions, memories, actions, suspensions, freezes,
+    breakers, breaker_counts, reviews,
 )
 """Tables rebuilt from the ledger by a replay (in an order that respects references)."""

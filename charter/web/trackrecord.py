@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, or_, select
 
+from charter import outcometallies
 from charter.autonomy import wilson_bounds
 from charter.store import Store
 from charter.store.schema import outcomes
@@ -154,9 +155,11 @@ def _figures(row: Any, offset: int) -> Figures:
 
 
 def member_record(conn: Connection, member: str) -> MemberRecord:
-    """Queries over the member's outcomes: their time span (`ix_outcomes_member_at`),
-    which sets the buckets, then every figure grouped by engine version, task type and
-    bucket, counting one outcome per task (`kept`, decided on `ix_outcomes_task`)."""
+    """The member's time span (two steps along `ix_outcomes_member_at`) sets the
+    buckets; the figures are then summed per engine version, task type and bucket from
+    the hourly tallies (`charter.outcometallies`) when the buckets are an hour or wider,
+    else from the outcomes themselves, one per task (`kept`, decided on
+    `ix_outcomes_task`). An engine version's start is its earliest recorded outcome."""
     # Two queries, not one: each is then a single step along `ix_outcomes_member_at`.
     first = conn.execute(select(func.min(outcomes.c.at))
                          .where(outcomes.c.member == member)).scalar()
@@ -165,23 +168,23 @@ def member_record(conn: Connection, member: str) -> MemberRecord:
     if first is None or last is None:
         return MemberRecord({}, {}, GRANULARITIES[-1], [])
     granularity = granularity_for(_moment(first), _moment(last))
-    bucket = func.substr(outcomes.c.at, 1, granularity.width)
-    rows = conn.execute(
-        select(outcomes.c.engine_version, outcomes.c.task_type, bucket.label("bucket"),
-               func.min(outcomes.c.at), *_sums())
-        .where(outcomes.c.member == member, kept())
-        .group_by(outcomes.c.engine_version, outcomes.c.task_type, bucket)).all()
+    if granularity.width <= outcometallies.HOUR:
+        rows = outcometallies.summed(conn, member, granularity.width)
+    else:
+        rows = _summed_outcomes(conn, member, granularity.width)
     by_type: dict[str, Figures] = defaultdict(Figures)
     by_version: dict[str, dict[str, Figures]] = defaultdict(lambda: defaultdict(Figures))
     by_bucket: dict[str, Figures] = defaultdict(Figures)
     began: dict[str, str] = {}
     for row in rows:
         version, task_type, prefix, earliest = row[:4]
+        began[version] = min(began.get(version, earliest), earliest)
         figures = _figures(row, 4)
+        if not figures.n:
+            continue
         by_type[task_type] += figures
         by_version[version][task_type] += figures
         by_bucket[prefix] += figures
-        began[version] = min(began.get(version, earliest), earliest)
     versions = sorted(by_version, key=lambda version: (began[version], version))
     return MemberRecord(
         dict(sorted(by_type.items())),
@@ -189,6 +192,25 @@ def member_record(conn: Connection, member: str) -> MemberRecord:
         granularity,
         [Point(granularity.start(prefix), figures)
          for prefix, figures in sorted(by_bucket.items())])
+
+
+def _summed_outcomes(conn: Connection, member: str, width: int) -> list[Any]:
+    """What `outcometallies.summed` reads from the tallies, from the outcomes: the
+    counted ones summed per engine version, task type and bucket, and each group's
+    earliest outcome, counted or not."""
+    bucket = func.substr(outcomes.c.at, 1, width)
+    group = (outcomes.c.engine_version, outcomes.c.task_type, bucket)
+    counted = {tuple(row[:3]): row for row in conn.execute(
+        select(*group, *_sums())
+        .where(outcomes.c.member == member, kept()).group_by(*group)).all()}
+    earliest: list[Any] = list(conn.execute(
+        select(*group, func.min(outcomes.c.at))
+        .where(outcomes.c.member == member).group_by(*group)))
+    nothing = (0, 0, 0, None, 0, None, 0)
+    return [(version, task_type, prefix, at,
+             *(counted[version, task_type, prefix][3:]
+               if (version, task_type, prefix) in counted else nothing))
+            for version, task_type, prefix, at in earliest]
 
 
 def success_rates(conn: Connection, members: Iterable[str]) -> dict[str, Figures]:
