@@ -45,6 +45,12 @@ class InvalidInput(CharterError):
     status = 422
 
 
+class TooLarge(InvalidInput):
+    """The input is larger than Charter keeps."""
+
+    status = 413
+
+
 class OrgInvalid(InvalidInput):
     """The org file is not valid; nothing was changed."""
 

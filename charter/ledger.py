@@ -276,14 +276,17 @@ def _verify_chain(conn: Connection,
                   redactions: set[int]) -> tuple[tuple[int, int, str], tuple[int, str] | None]:
     """Walk every event; return (count, last seq, last hash) and the first problem."""
     expected, prev_hash, count = 1, GENESIS_HASH, 0
+    before_prev = ""
+    """The hash the event before this one was chained to."""
     query = select(events).order_by(events.c.seq).execution_options(yield_per=5000)
     for row in conn.execute(query):
         if row.seq != expected:
             return (count, expected - 1, prev_hash), (
                 expected, f"event {expected} is missing (the next stored is {row.seq})")
+        header = {"seq": row.seq, "id": row.id, "at": row.at, "kind": row.kind,
+                  "actor": row.actor, "subject": row.subject}
         if row.prev_hash != prev_hash:
-            return (count, row.seq, prev_hash), (
-                row.seq, "prev_hash does not match the hash of the event before it")
+            return (count, row.seq, prev_hash), _broken_link(row, header, before_prev, count)
         if row.payload is None:
             if row.seq not in redactions:
                 return (count, row.seq, prev_hash), (
@@ -291,12 +294,29 @@ def _verify_chain(conn: Connection,
         elif sha256_hex(row.payload) != row.payload_digest:
             return (count, row.seq, prev_hash), (
                 row.seq, "the payload does not match its digest (the payload was changed)")
-        header = {"seq": row.seq, "id": row.id, "at": row.at, "kind": row.kind,
-                  "actor": row.actor, "subject": row.subject}
         if chain_hash(prev_hash, header, row.payload_digest) != row.hash:
             return (count, row.seq, prev_hash), (
                 row.seq, "the hash does not match the event's contents (a field was changed)")
-        prev_hash = row.hash
+        before_prev, prev_hash = prev_hash, row.hash
         count += 1
         expected += 1
     return (count, expected - 1, prev_hash), None
+
+
+def _broken_link(row: Any, header: dict[str, Any], before_prev: str,
+                 count: int) -> tuple[int, str]:
+    """Which event to name when `row` is not chained to the event before it. That
+    event is the forgery when `row` is intact in itself — it was chained, with its seq,
+    to what the event before used to be (rewritten and re-hashed since), or to the
+    event before that (the one between was inserted) — else `row` is."""
+    if count:
+        if row.prev_hash == before_prev:
+            return row.seq - 1, (f"event {row.seq - 1} was inserted: event {row.seq}, written "
+                                 f"before it, is chained to the event before it")
+        intact = ((row.payload is None or sha256_hex(row.payload) == row.payload_digest)
+                  and chain_hash(row.prev_hash, header, row.payload_digest) == row.hash)
+        if intact:
+            return row.seq - 1, (f"event {row.seq - 1} was changed and its hash recomputed: "
+                                 f"event {row.seq}, written after it, is chained to a "
+                                 f"different hash")
+    return row.seq, "prev_hash does not match the hash of the event before it"

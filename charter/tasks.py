@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from charter import readmodel, tracing
 from charter.canonical import canonical_json, json_safe
 from charter.clock import Clock
-from charter.errors import Conflict, Forbidden, InvalidInput, NotFound
+from charter.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from charter.fallback import next_move
 from charter.ledger import Event, Ledger, format_time
 from charter.org import Org
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 OPEN_STATES = ("queued", "assigned", "running", "awaiting_approval")
 HELD_STATES = ("assigned", "running", "awaiting_approval")
 """States in which a task counts against its assignee's capacity."""
+MAX_PAYLOAD_BYTES = 1_000_000
+"""The largest task payload, as canonical JSON in UTF-8."""
 
 # Built once: every task command runs these, and building statements costs.
 _GET = select(tasks).where(tasks.c.id == bindparam("task_id"))
@@ -124,9 +126,13 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
     if not worth.is_finite() or worth < 0:
         raise InvalidInput("a task's value must be a non-negative number")
     try:
-        canonical_json(payload or {})
+        size = len(canonical_json(payload or {}).encode("utf-8"))
     except (TypeError, ValueError) as error:
         raise InvalidInput(f"the task payload is not JSON: {error}") from None
+    if size > MAX_PAYLOAD_BYTES:
+        raise TooLarge(f"the task payload is too large: {size:,} bytes as JSON, and a task "
+                       f"keeps at most {MAX_PAYLOAD_BYTES:,} (the ledger keeps it for good): "
+                       f"store large data elsewhere and put a reference in the payload")
     task_id = str(uuid.uuid4())
     _record(conn, ledger, "task.submitted", requester, task_id, {
         "type": task_type, "subject": subject, "payload": payload or {},

@@ -74,7 +74,10 @@ CallableTarget = Annotated[str, StringConstraints(
     pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
 """A Python callable named `module:function`."""
 SkillLevel = Annotated[float, Field(ge=0.0, le=1.0)]
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_plain_decimal)]
+MONEY_LIMIT = Decimal(10) ** 16
+"""Amounts of money are below this (the database keeps 16 digits before the point)."""
+Money = Annotated[Decimal, Field(ge=0, lt=MONEY_LIMIT, allow_inf_nan=False),
+                  AfterValidator(_plain_decimal)]
 
 
 class Model(BaseModel):

@@ -76,6 +76,8 @@ def load_located(text: str, file: str) -> tuple[LocatedDocument | None, list[Sou
         return None, [refused]
     try:
         root = yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.reader.ReaderError as error:
+        return None, [_unreadable(text, file, error)]
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -90,6 +92,16 @@ def load_located(text: str, file: str) -> tuple[LocatedDocument | None, list[Sou
     document.lines[()] = root.start_mark.line + 1
     document.data = _build(root, (), document, problems, yaml.SafeLoader(""))
     return document, problems
+
+
+def _unreadable(text: str, file: str, error: yaml.reader.ReaderError) -> SourceProblem:
+    """A character YAML does not allow, at its line (the reader gives a position)."""
+    line = text.count("\n", 0, error.position) + 1
+    character = error.character
+    code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+    return SourceProblem(file, line, "", f"YAML syntax error: unacceptable character "
+                                         f"{code}: control characters are not allowed in "
+                                         f"YAML (remove it)")
 
 
 def shape_problem(text: str, file: str) -> SourceProblem | None:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from charter import __version__
 from charter.api.auth import TokenBuckets, TokenCache
+from charter.api.bodylimit import BodyLimit
 from charter.api.errors import ErrorBody, error_response, install_error_handlers
 from charter.api.metrics import ApiMetrics
 from charter.mcp.server import mcp_app
@@ -65,6 +66,7 @@ def create_app(system: Charter, *, owns_system: bool = False,
     # A route, not a mount: a mount answers only `/mcp/` and redirects `/mcp` first.
     app.add_route("/mcp", app.state.mcp, include_in_schema=False)
     app.state.metrics = ApiMetrics(system)
+    app.add_middleware(BodyLimit)
     install_error_handlers(app)
     for name in ROUTES:
         module = importlib.import_module(f"charter.api.routes.{name}")

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, JsonValue, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    JsonValue,
+    StringConstraints,
+)
 
 from charter.canonical import canonical_json
 
@@ -31,6 +38,17 @@ def storable(value: Any) -> Any:
     return value
 
 
+def _not_true_or_false(value: Any) -> Any:
+    """JSON's true and false are not numbers (Python would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"a number is expected, not {str(value).lower()}")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_not_true_or_false)]
+"""A whole number in a request body (true and false are refused)."""
+Number = Annotated[float, BeforeValidator(_not_true_or_false)]
+"""A number in a request body (true and false are refused)."""
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
 """A resource or subject, `Type::id` (e.g. `Customer::42`)."""
 Key = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]

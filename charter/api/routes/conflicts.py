@@ -18,6 +18,7 @@ from charter.api.fields import (
     Body,
     Context,
     Key,
+    Number,
     Reason,
     StorableJson,
     Subject,
@@ -31,7 +32,7 @@ from charter.types import Identifier
 router = APIRouter()
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,64}$")]
-Seconds = Annotated[float, Field(gt=0, le=MAX_TTL.total_seconds(), allow_inf_nan=False)]
+Seconds = Annotated[Number, Field(gt=0, le=MAX_TTL.total_seconds(), allow_inf_nan=False)]
 ProposalStatus = Literal["open", "agreed", "won", "lost", "escalated"]
 
 
@@ -109,7 +110,7 @@ class ProposalRequest(Body):
     subject: Subject
     key: Key
     value: StorableJson
-    confidence: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    confidence: Number | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     rationale: str = Field(min_length=1, max_length=MAX_RATIONALE, pattern=NO_NUL)
     context: Context = Field(
         default_factory=dict, max_length=64,

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from charter.api.auth import CallerDep, SystemDep
+from charter.api.fields import Whole
 from charter.api.pages import Cursor, Limit, decode_cursor, page
 from charter.canonical import json_safe
 from charter.decisions import Decision
@@ -142,7 +143,7 @@ class SpendRequest(Body):
         {"amount": "1200.00", "purpose": "PO 4471, 40 monitors"}]})
     amount: Amount
     purpose: Annotated[Text, Field(min_length=1, max_length=500)]
-    ttl_seconds: int = Field(3600, ge=1, le=31 * 86400,
+    ttl_seconds: Whole = Field(3600, ge=1, le=31 * 86400,
                              description="How long the hold lasts unless committed.")
     approval_id: Identifier | None = Field(None, description="An approved override of "
                                                              "this exact spend.")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from charter import stats
 from charter.api.auth import AdminDep, CallerDep, SystemDep
+from charter.api.fields import Whole
 from charter.api.pages import Limit
 from charter.system import Charter
 
@@ -35,7 +36,7 @@ EventText = Annotated[str, StringConstraints(min_length=1, max_length=256,
 class Redaction(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"seq": 42, "reason": "erasure request 118"}]})
-    seq: int = Field(ge=1, le=MAX_SEQ, description="The event whose payload is erased.")
+    seq: Whole = Field(ge=1, le=MAX_SEQ, description="The event whose payload is erased.")
     reason: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
 
 

@@ -16,10 +16,12 @@ from charter.api.fields import (
     MAX_WHOLE,
     Body,
     Context,
+    Number,
     PathId,
     Reason,
     StorableJson,
     Subject,
+    Whole,
 )
 from charter.api.pages import Cursor, Limit, decode_cursor, page
 from charter.errors import Forbidden
@@ -40,14 +42,14 @@ class TaskRequest(Body):
     type: Identifier
     subject: Subject
     payload: Context = Field(default_factory=dict)
-    priority: int = Field(0, ge=-1000, le=1000)
+    priority: Whole = Field(0, ge=-1000, le=1000)
     deadline: AwareDatetime | None = None
     value: Amount | None = None
     dispatch: bool = Field(False, description="Assign it at once (the allocator's pick).")
 
 
 class Fenced(Body):
-    fencing: int = Field(ge=0, le=MAX_WHOLE, description="The token of your claim.")
+    fencing: Whole = Field(ge=0, le=MAX_WHOLE, description="The token of your claim.")
 
 
 class Completion(Fenced):
@@ -55,8 +57,8 @@ class Completion(Fenced):
         {"fencing": 1, "result": {"order": "PO-1"}, "cost": 0.03, "duration_s": 2.5}]})
     result: StorableJson = None
     cost: Amount | None = None
-    duration_s: float | None = Field(None, ge=0, le=1e9)
-    quality: float | None = Field(None, ge=0, le=1)
+    duration_s: Number | None = Field(None, ge=0, le=1e9)
+    quality: Number | None = Field(None, ge=0, le=1)
 
 
 class Failure(Fenced):
@@ -82,9 +84,9 @@ class OutcomeRequest(Body):
     task_id: TaskId
     success: bool
     verified: bool = False
-    quality: float | None = Field(None, ge=0, le=1)
+    quality: Number | None = Field(None, ge=0, le=1)
     cost: Amount | None = None
-    duration_s: float | None = Field(None, ge=0, le=1e9)
+    duration_s: Number | None = Field(None, ge=0, le=1e9)
     member: Identifier | None = Field(None, description="Whose attempt (default: the "
                                                         "latest holder).")
 
@@ -195,7 +197,7 @@ class ReviewRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"success": False, "quality": 0.2, "comment": "ordered the wrong SKU"}]})
     success: bool
-    quality: float | None = Field(None, ge=0, le=1)
+    quality: Number | None = Field(None, ge=0, le=1)
     comment: Annotated[str, Field(max_length=4000, pattern=r"^[^\x00]*$")] = ""
 
 
