@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.special import betaincinv, expit, logit  # type: ignore[import-untyped, unused-ignore]
 
+# scipy.special is imported by the functions that use it: loading it takes a quarter of a
+# second, which every command would pay.
 from charter.estimates import CellStats, Estimates, PooledEffects
 from charter.pooling import (
     Array,
@@ -305,6 +306,7 @@ class Learner:
 
     def prior_estimates(self, task_type: str, members: Sequence[str]) -> Estimates:
         """What the declarations alone say, before any outcome."""
+        from scipy.special import expit  # type: ignore[import-untyped, unused-ignore]
         k = self.config.prior_strength
         declared = np.array([self._declared(m, task_type) for m in members]).reshape(-1, 3)
         level = expit(declared[:, 0])
@@ -324,6 +326,7 @@ class Learner:
     def interval(self, member: str, version: str, task_type: str,
                  level: float = 0.95) -> tuple[float, float]:
         """Central credible interval of the success rate."""
+        from scipy.special import betaincinv  # type: ignore[import-untyped, unused-ignore]
         est = self.estimates(task_type, [(member, version)])
         tail = (1.0 - level) / 2.0
         low, high = betaincinv(est.alpha[0], est.beta[0], [tail, 1.0 - tail])
@@ -339,6 +342,7 @@ class Learner:
 
     def stats(self, member: str | None = None) -> list[CellStats]:
         """Every cell with evidence (of one member, if named), by member, version, type."""
+        from scipy.special import betaincinv  # type: ignore[import-untyped, unused-ignore]
         if self._pending >= self.config.refit_every:
             self.refit()
         keys = sorted((k for k in self._cells
@@ -421,6 +425,7 @@ class Learner:
     def _declared(self, member: str, task_type: str) -> tuple[float, float, float]:
         """The logit of the declared level, the cost-model cost and the expected duration
         (NaN if the type declares none) of a member on a task type."""
+        from scipy.special import logit  # type: ignore[import-untyped, unused-ignore]
         key = (member, task_type)
         found = self._priors.get(key)
         if found is None:
@@ -434,6 +439,7 @@ class Learner:
     def _posterior(self, units: Index, types: Index, tallies: Sequence[_Tally],
                    declared: Sequence[tuple[float, float, float]]) -> Estimates:
         """Estimates for cells given by their unit and type indexes, tallies and priors."""
+        from scipy.special import expit  # type: ignore[import-untyped, unused-ignore]
         n = len(tallies)
 
         def column(values: Iterable[float]) -> Array:

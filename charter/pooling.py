@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import betaln, expit  # type: ignore[import-untyped, unused-ignore]
+
+# scipy.special is imported by the functions that use it: loading it takes a quarter of a
+# second, which every command would pay.
 
 Array = NDArray[np.float64]
 Index = NDArray[np.intp]
@@ -61,6 +63,7 @@ class Effects:
 def fit_effects(cells: CellData, sigma_unit: float, sigma_type: float, *,
                 start: tuple[Array, Array] | None = None, iterations: int = 15) -> Effects:
     """Fit `a` (per unit) and `b` (per type) to the cells' counts, shrunk towards zero."""
+    from scipy.special import expit  # type: ignore[import-untyped, unused-ignore]
     a = np.zeros(cells.units) if start is None else start[0].copy()
     b = np.zeros(cells.types) if start is None else start[1].copy()
     trials = cells.successes + cells.failures
@@ -103,6 +106,7 @@ def fit_strength(cells: CellData, effects: Effects, low: float, high: float,
                  points: int = 40) -> float:
     """The interaction strength `kappa` in [low, high] that best explains the cells' counts,
     each against its leave-one-out prediction."""
+    from scipy.special import betaln  # type: ignore[import-untyped, unused-ignore]
     grid = np.exp(np.linspace(np.log(low), np.log(high), points))[None, :]
     m = np.clip(effects.loo_mean, 1e-6, 1 - 1e-6)[:, None]
     k = cell_strength(m, grid, effects.loo_unit_var[:, None])

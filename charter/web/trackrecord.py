@@ -5,26 +5,24 @@ Python pass over every row.
 The figures count what `charter.memberstats` counts: one outcome per task and member,
 the latest verified one where the task has one, else the latest self-report (a retry's
 success replaces its earlier failure; a reviewer's verdict replaces the self-report).
-`RecordCache` keeps what was computed while a member has no new outcome.
+The counting is kept up as outcomes are recorded, in hourly tallies
+(`charter.outcometallies`), so a page reads a few thousand rows however long the history.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, or_, select
 
 from charter import outcometallies
 from charter.autonomy import wilson_bounds
-from charter.store import Store
-from charter.store.schema import outcomes
+from charter.store.schema import outcome_tallies, outcomes
 
 
 @dataclass(frozen=True)
@@ -214,90 +212,18 @@ def _summed_outcomes(conn: Connection, member: str, width: int) -> list[Any]:
 
 
 def success_rates(conn: Connection, members: Iterable[str]) -> dict[str, Figures]:
-    """Each member's outcomes over all task types as recorded — every self-report and
-    every verdict counted, not one per task as on the member's page — read from the
-    covering index `ix_outcomes_member_type` alone, so a page of members costs one scan
-    of the index however long the history (success, count and verified only)."""
+    """Each member's figures over all task types, counted as on the member's page (one
+    outcome per task), summed from the hourly tallies (`charter.outcometallies`): a page
+    of members costs a few thousand rows however long the history."""
     wanted = list(members)
     if not wanted:
         return {}
-    rows = conn.execute(select(outcomes.c.member, func.count(),
-                               func.sum(case((outcomes.c.success, 1), else_=0)),
-                               func.sum(case((outcomes.c.verified, 1), else_=0)))
-                        .where(outcomes.c.member.in_(wanted))
-                        .group_by(outcomes.c.member)).all()
-    return {member: Figures(int(n), int(successes or 0), int(verified or 0), Decimal(0), 0,
-                            0.0, 0) for member, n, successes, verified in rows}
-
-
-def outcome_counts(conn: Connection, members: Iterable[str]) -> dict[str, int]:
-    """How many outcomes each member has, read from the member index alone."""
-    wanted = list(members)
-    if not wanted:
-        return {}
-    return {member: int(count) for member, count in conn.execute(
-        select(outcomes.c.member, func.count()).where(outcomes.c.member.in_(wanted))
-        .group_by(outcomes.c.member)).all()}
-
-
-class RecordCache:
-    """Figures already computed from one store's outcomes, each kept with the number of
-    outcomes it was computed from. Outcomes are only ever added (a replay adds the same
-    ones again), so while a member's count is unchanged its figures are too — and the
-    count costs a fraction of the aggregate. Read both in one transaction."""
-
-    LIMIT = 4096
-    """Members remembered per kind of figure; past it the cache starts over."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: dict[str, tuple[int, MemberRecord]] = {}
-        self._rates: dict[str, tuple[int, Figures]] = {}
-
-    def member_record(self, conn: Connection, member: str) -> MemberRecord:
-        count = outcome_counts(conn, [member]).get(member, 0)
-        with self._lock:
-            cached = self._records.get(member)
-        if cached is not None and cached[0] == count:
-            return cached[1]
-        record = member_record(conn, member)
-        self._keep(self._records, member, (count, record))
-        return record
-
-    def success_rates(self, conn: Connection, members: Iterable[str]) -> dict[str, Figures]:
-        """Each member's figures over all task types (members without outcomes have
-        none)."""
-        counts = outcome_counts(conn, members)
-        found: dict[str, Figures] = {}
-        with self._lock:
-            for member, count in counts.items():
-                cached = self._rates.get(member)
-                if cached is not None and cached[0] == count:
-                    found[member] = cached[1]
-        stale = [member for member in counts if member not in found]
-        for member, figures in success_rates(conn, stale).items():
-            self._keep(self._rates, member, (counts[member], figures))
-            found[member] = figures
-        return found
-
-    def _keep(self, kept: dict[str, Any], member: str, entry: tuple[int, Any]) -> None:
-        with self._lock:
-            if len(kept) >= self.LIMIT:
-                kept.clear()
-            kept[member] = entry
-
-
-_CACHES: WeakKeyDictionary[Store, RecordCache] = WeakKeyDictionary()
-_CACHES_LOCK = threading.Lock()
-
-
-def record_cache(store: Store) -> RecordCache:
-    """The cache of figures computed from `store` in this process."""
-    with _CACHES_LOCK:
-        cache = _CACHES.get(store)
-        if cache is None:
-            cache = _CACHES[store] = RecordCache()
-        return cache
+    t = outcome_tallies.c
+    rows = conn.execute(select(t.member, func.sum(t.n), func.sum(t.successes),
+                               func.sum(t.verified))
+                        .where(t.member.in_(wanted)).group_by(t.member)).all()
+    return {member: Figures(int(n), int(successes), int(verified))
+            for member, n, successes, verified in rows if n}
 
 
 def chart_spec(record: MemberRecord, currency: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from charter.errors import ConfigurationError
-from charter.store import Store, open_store
+from charter.store import HEAD_REVISION, Store, open_store
 from charter.store.schema import ledger_head, metadata
 
 
@@ -26,7 +26,7 @@ def test_migrations_match_declared_schema(store: Store):
     with store.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert [d for d in differences if not _full_text_search(d)] == []
-    assert store.current_revision() == store.head_revision()
+    assert store.current_revision() == store.head_revision() == HEAD_REVISION
 
 
 def test_upgrade_is_idempotent_and_keeps_one_ledger_head(store: Store):

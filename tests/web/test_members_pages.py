@@ -86,8 +86,9 @@ def test_the_list_shows_every_member(acme, clock, sign_in, web):
     assert attr(by_id["buyer-bot-2"], "data-kind") == "ai"
     row = re.search(r'data-member="buyer-bot-2".*?</tr>', page, re.S)
     assert row
-    # every recorded outcome counts in the list (3 self-reports, 2 verdicts): 4 of 5
-    assert ">80%<" in row.group(0) and "of 5 recorded" in row.group(0)
+    # one outcome per task, as on the member's page: the two verdicts replace their
+    # self-reports (success, failure), the third task's self-report stands: 2 of 3
+    assert ">67%<" in row.group(0) and "of 3 tasks" in row.group(0)
     assert "Purchasing agent (trainee)" in row.group(0)
     assert 'href="/members/james.liu"' in row.group(0)
     assert "python" in row.group(0)
@@ -336,14 +337,14 @@ def test_self_reports_replaced_by_a_verdict_count_once(acme, clock, sign_in, web
 
 
 def test_the_figures_follow_new_outcomes(acme, clock, sign_in, web):
-    """Figures computed once are reused only while the member has no new outcome."""
+    """Each new outcome shows at once, on the member's page and in the list."""
     do_work(acme, clock, "buyer-bot-2", [True])
     sign_in("sofia.alvarez")
-    for expected in ("1", "2", "3"):
+    for tasks in (1, 2, 3):
         page = web.get("/members/buyer-bot-2").text
-        assert attr(row_of(page, "track-record", "purchase_order"), "data-n") == expected
+        assert attr(row_of(page, "track-record", "purchase_order"), "data-n") == str(tasks)
         listed = web.get("/members").text
-        recorded = len(acme.outcomes(member="buyer-bot-2"))
-        assert f"of {recorded} recorded<" in re.search(
+        noun = "task" if tasks == 1 else "tasks"
+        assert f"of {tasks} {noun}<" in re.search(
             r'data-member="buyer-bot-2".*?</tr>', listed, re.S).group(0)  # type: ignore[union-attr]
         do_work(acme, clock, "buyer-bot-2", [False])

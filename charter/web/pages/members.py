@@ -28,7 +28,13 @@ from charter.system import Charter
 from charter.types import AutonomyLevel, Identifier, Member, MemberStatus
 from charter.web.session import ActingViewerDep, Viewer, ViewerDep
 from charter.web.templating import render
-from charter.web.trackrecord import Figures, MemberRecord, chart_spec, record_cache
+from charter.web.trackrecord import (
+    Figures,
+    MemberRecord,
+    chart_spec,
+    member_record,
+    success_rates,
+)
 
 router = APIRouter()
 
@@ -102,7 +108,7 @@ def member_list(request: Request, system: SystemDep, viewer: ViewerDep,
         chosen = [member for member in candidates
                   if not status or stood[member].status == status]
         page = chosen[:PAGE_SIZE]
-        records = record_cache(system.store).success_rates(conn, page)
+        records = success_rates(conn, page)
     rows = [Listed(org.members[member], stood[member], engine_version(org, member),
                    records.get(member)) for member in page]
     filters = {name: value for name, value in (("kind", kind), ("status", status)) if value}
@@ -178,7 +184,7 @@ def member_page(member_id: Identifier, request: Request, system: SystemDep,
     member = org.member(member_id)
     with system.store.reading() as conn:
         standing = standings(conn, org, [member_id])[member_id]
-        record = record_cache(system.store).member_record(conn, member_id)
+        record = member_record(conn, member_id)
         types = type_records(conn, org, member, record)
         history = autonomy_history(conn, member_id, history_before, HISTORY_SIZE + 1)
     current = engine_version(org, member_id)
