@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from charter import ManualClock, Settings
 from charter.store import Store, open_store
@@ -66,8 +67,53 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file at the newest migration, made once by the migrations: a test's
+    store starts as a copy of it rather than migrating a file of its own."""
+    path = tmp_path_factory.mktemp("template") / "charter.db"
+    open_store(f"sqlite:///{path}", Settings(secret="template")).close()
+    return path
+
+
+Statement = tuple[str, Any]
+
+
+@pytest.fixture(scope="session")
+def migrating_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Statement]]:
+    """What the migrations send to PostgreSQL to set up an empty schema, recorded once
+    (every statement but the reads): a test's store on PostgreSQL replays them rather
+    than running the migrations again."""
+    if not POSTGRES_URL:
+        yield []
+        return
+    recorded: list[Statement] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT", "SHOW")):
+            recorded.append((statement, parameters))
+
+    with fresh_database("postgresql", tmp_path_factory.mktemp("template"), "tmpl") as url:
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            open_store(url, Settings(secret="template")).close()
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+        yield recorded
+
+
 @pytest.fixture
-def store(db_url: str, settings: Settings) -> Iterator[Store]:
+def store(db_url: str, settings: Settings, migrated_sqlite: Path,
+          migrating_postgres: list[Statement]) -> Iterator[Store]:
+    if db_url.startswith("sqlite:///"):
+        shutil.copyfile(migrated_sqlite, db_url.removeprefix("sqlite:///"))
+    else:
+        engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            for statement, parameters in migrating_postgres:
+                conn.exec_driver_sql(statement, parameters)
+        engine.dispose()
     store = open_store(db_url, settings)
     yield store
     store.close()
