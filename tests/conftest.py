@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from charter import ManualClock, Settings
-from charter.store import Store, open_store
+from charter.store import GENESIS_HASH, HEAD_REVISION, Store, open_store
+from charter.store.schema import metadata
 from charter.system import Charter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,16 @@ def fresh_database(kind: str, folder: Path, prefix: str = "t") -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: an SQLite file, or a new schema on PostgreSQL."""
+    """A fresh database: an SQLite file, or a schema on PostgreSQL — empty, or for a test
+    with a store, at the newest migration with no rows."""
+    schemas = request.getfixturevalue("migrated_schemas")
+    if request.param == "postgresql" and "store" in request.fixturenames and schemas:
+        schema = schemas.take()
+        try:
+            yield _postgres_schema_url(POSTGRES_URL or "", schema)
+        finally:
+            schemas.give_back(schema)
+        return
     with fresh_database(request.param, tmp_path) as url:
         yield url
 
@@ -76,44 +86,79 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-Statement = tuple[str, Any]
+class MigratedSchemas:
+    """PostgreSQL schemas at the newest migration, kept for this test process: a test
+    with a store gets one emptied of the last test's rows (a few milliseconds) rather
+    than a new schema and the migrations (half a second). A schema a test left at
+    another migration, or could not empty, is dropped instead of kept."""
+
+    def __init__(self, base: str) -> None:
+        self.admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+        self.base = base
+        self.idle: list[str] = []
+        self.made: list[str] = []
+
+    def take(self) -> str:
+        while self.idle:
+            schema = self.idle.pop()
+            try:
+                self._empty(schema)
+            except DBAPIError:
+                self._drop(schema)
+                continue
+            return schema
+        schema = f"m_{uuid.uuid4().hex[:12]}"
+        with self.admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.made.append(schema)
+        open_store(_postgres_schema_url(self.base, schema), Settings(secret="template")).close()
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        try:
+            with self.admin.begin() as conn:
+                version = conn.execute(
+                    text(f'SELECT version_num FROM "{schema}".alembic_version')).scalar()
+        except DBAPIError:
+            version = None
+        if version == HEAD_REVISION:
+            self.idle.append(schema)
+        else:
+            self._drop(schema)
+
+    def close(self) -> None:
+        for schema in self.made:
+            self._drop(schema)
+        self.admin.dispose()
+
+    def _empty(self, schema: str) -> None:
+        with self.admin.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(text(f'DELETE FROM "{schema}"."{table.name}"'))
+            conn.execute(text(f'INSERT INTO "{schema}".ledger_head (id, seq, hash) '
+                              "VALUES (1, 0, :genesis)"), {"genesis": GENESIS_HASH})
+
+    def _drop(self, schema: str) -> None:
+        with self.admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if schema in self.made:
+            self.made.remove(schema)
 
 
 @pytest.fixture(scope="session")
-def migrating_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Statement]]:
-    """What the migrations send to PostgreSQL to set up an empty schema, recorded once
-    (every statement but the reads): a test's store on PostgreSQL replays them rather
-    than running the migrations again."""
+def migrated_schemas() -> Iterator[MigratedSchemas | None]:
     if not POSTGRES_URL:
-        yield []
+        yield None
         return
-    recorded: list[Statement] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-               executemany: bool) -> None:
-        if not statement.lstrip().upper().startswith(("SELECT", "SHOW")):
-            recorded.append((statement, parameters))
-
-    with fresh_database("postgresql", tmp_path_factory.mktemp("template"), "tmpl") as url:
-        event.listen(Engine, "before_cursor_execute", record)
-        try:
-            open_store(url, Settings(secret="template")).close()
-        finally:
-            event.remove(Engine, "before_cursor_execute", record)
-        yield recorded
+    schemas = MigratedSchemas(POSTGRES_URL)
+    yield schemas
+    schemas.close()
 
 
 @pytest.fixture
-def store(db_url: str, settings: Settings, migrated_sqlite: Path,
-          migrating_postgres: list[Statement]) -> Iterator[Store]:
+def store(db_url: str, settings: Settings, migrated_sqlite: Path) -> Iterator[Store]:
     if db_url.startswith("sqlite:///"):
         shutil.copyfile(migrated_sqlite, db_url.removeprefix("sqlite:///"))
-    else:
-        engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as conn:
-            for statement, parameters in migrating_postgres:
-                conn.exec_driver_sql(statement, parameters)
-        engine.dispose()
     store = open_store(db_url, settings)
     yield store
     store.close()
