@@ -425,10 +425,11 @@ class Learner:
     def _declared(self, member: str, task_type: str) -> tuple[float, float, float]:
         """The logit of the declared level, the cost-model cost and the expected duration
         (NaN if the type declares none) of a member on a task type."""
-        from scipy.special import logit  # type: ignore[import-untyped, unused-ignore]
         key = (member, task_type)
         found = self._priors.get(key)
         if found is None:
+            from scipy.special import logit  # type: ignore[import-untyped, unused-ignore]
+
             prior = self.members.get(member, MemberPrior())
             duration = self.task_types.get(task_type, TypePrior()).duration_s
             cost = prior.cost_per_task + prior.cost_per_hour * (duration or 0.0) / 3600.0

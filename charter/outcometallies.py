@@ -30,16 +30,13 @@ _KEY = ((outcome_tallies.c.member == bindparam("t_member"))
         & (outcome_tallies.c.engine_version == bindparam("t_version"))
         & (outcome_tallies.c.task_type == bindparam("t_type"))
         & (outcome_tallies.c.hour == bindparam("t_hour")))
+FIGURES = ("n", "successes", "verified", "cost_total", "costed", "duration_total", "timed")
+"""The columns an outcome adds to (or takes from) its hour's tally."""
 _SHIFT = update(outcome_tallies).where(_KEY).values(
     first_at=case((bindparam("t_at") < outcome_tallies.c.first_at, bindparam("t_at")),
                   else_=outcome_tallies.c.first_at),
-    n=outcome_tallies.c.n + bindparam("d_n"),
-    successes=outcome_tallies.c.successes + bindparam("d_successes"),
-    verified=outcome_tallies.c.verified + bindparam("d_verified"),
-    cost_total=outcome_tallies.c.cost_total + bindparam("d_cost", type_=outcomes.c.cost.type),
-    costed=outcome_tallies.c.costed + bindparam("d_costed"),
-    duration_total=outcome_tallies.c.duration_total + bindparam("d_duration"),
-    timed=outcome_tallies.c.timed + bindparam("d_timed"))
+    **{name: outcome_tallies.c[name] + bindparam(f"d_{name}", type_=outcome_tallies.c[name].type)
+       for name in FIGURES})
 _ADD = insert(outcome_tallies)
 _COUNTED = (select(outcomes.c.id, outcomes.c.member, outcomes.c.engine_version,
                    outcomes.c.task_type, outcomes.c.success, outcomes.c.verified,
@@ -63,24 +60,23 @@ def count(conn: Connection, new: Outcome) -> None:
 
 def _shift(conn: Connection, row: Any, sign: int) -> None:
     """Add (`sign` 1), take away (-1) or only note (0) one outcome (an `Outcome` or a
-row of the outcomes table) in its hour's tally."""
+    row of the outcomes table) in its hour's tally."""
     at = str(row.at)
-    params = {
-        "t_member": row.member, "t_version": row.engine_version, "t_type": row.task_type,
-        "t_hour": at[:HOUR], "t_at": at, "d_n": sign,
-        "d_successes": sign if row.success else 0, "d_verified": sign if row.verified else 0,
-        "d_cost": Decimal(0) if row.cost is None else sign * Decimal(row.cost),
-        "d_costed": 0 if row.cost is None else sign,
-        "d_duration": 0.0 if row.duration_s is None else sign * float(row.duration_s),
-        "d_timed": 0 if row.duration_s is None else sign}
-    if conn.execute(_SHIFT, params).rowcount:
-        return
-    conn.execute(_ADD, {
-        "member": row.member, "engine_version": row.engine_version,
-        "task_type": row.task_type, "hour": at[:HOUR], "first_at": at, "n": sign,
-        "successes": params["d_successes"], "verified": params["d_verified"],
-        "cost_total": params["d_cost"], "costed": params["d_costed"],
-        "duration_total": params["d_duration"], "timed": params["d_timed"]})
+    key = {"member": row.member, "engine_version": row.engine_version,
+           "task_type": row.task_type, "hour": at[:HOUR]}
+    figures = {
+        "n": sign, "successes": sign if row.success else 0,
+        "verified": sign if row.verified else 0,
+        "cost_total": Decimal(0) if row.cost is None else sign * Decimal(row.cost),
+        "costed": 0 if row.cost is None else sign,
+        "duration_total": 0.0 if row.duration_s is None else sign * float(row.duration_s),
+        "timed": 0 if row.duration_s is None else sign}
+    shifted = conn.execute(_SHIFT, {
+        "t_member": key["member"], "t_version": key["engine_version"],
+        "t_type": key["task_type"], "t_hour": key["hour"], "t_at": at,
+        **{f"d_{name}": value for name, value in figures.items()}})
+    if not shifted.rowcount:
+        conn.execute(_ADD, {**key, "first_at": at, **figures})
 
 
 def summed(conn: Connection, member: str, width: int) -> list[Any]:

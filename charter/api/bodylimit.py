@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from charter.api.errors import error_response
 
 MAX_BODY_BYTES = 8 * 2**20
 """The largest request body: room for an org file of a million characters as JSON."""
@@ -25,7 +25,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > self.limit:
-                await self._refuse(send, int(declared))
+                await self._refuse(scope, receive, send, int(declared))
                 return
             await self.app(scope, receive, send)
             return
@@ -39,7 +39,7 @@ class BodyLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.limit:
-                await self._refuse(send, size)
+                await self._refuse(scope, receive, send, size)
                 return
             if not message.get("more_body", False):
                 break
@@ -49,13 +49,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps({"error": {
-            "type": "TooLarge",
-            "message": f"the request body is too large: {size:,} bytes or more, and a "
-                       f"request may carry at most {self.limit:,}",
-            "details": None}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        answer = error_response(413, "TooLarge", f"the request body is too large: {size:,} "
+                                                 f"bytes or more, and a request may carry at "
+                                                 f"most {self.limit:,}")
+        await answer(scope, receive, send)
