@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -57,14 +56,12 @@ def test_the_demo_needs_an_empty_database(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_the_default_demo_ends_within_two_minutes_with_learning_ahead(tmp_path: Path):
+def test_the_default_demo_shows_learning_ahead_of_round_robin(tmp_path: Path):
+    # Its two-minute target is measured by benchmarks/demo.py, not asserted here.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CHARTER_")}
-    began = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "charter", "demo", "--workspace",
                              str(tmp_path / "demo")], cwd=tmp_path,
                             env={**environment, **WIDE}, capture_output=True, text=True,
                             timeout=600, check=False)
-    elapsed = time.monotonic() - began
     assert result.returncode == 0, result.stderr
     assert "The learned allocator came out ahead of round_robin" in result.stdout
-    assert elapsed < 120, f"the default demo took {elapsed:.0f} s"
