@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from charter import readmodel
 from charter.ledger import Event, Ledger
@@ -27,6 +27,16 @@ from charter.types import AUTONOMY_ORDER, AutonomyLevel
 
 PROMOTED = "autonomy.promoted"
 DEMOTED = "autonomy.demoted"
+# Built once: every verified outcome runs them.
+_VERIFIED_WINDOW = (
+    select(outcomes.c.success)
+    .where(outcomes.c.member == bindparam("member"),
+           outcomes.c.task_type == bindparam("task_type"),
+           outcomes.c.engine_version == bindparam("version"), outcomes.c.verified.is_(True))
+    .order_by(outcomes.c.at.desc(), outcomes.c.id.desc()).limit(bindparam("window")))
+_LEVEL = select(autonomy_levels.c.level).where(
+    autonomy_levels.c.member == bindparam("member"),
+    autonomy_levels.c.task_type == bindparam("task_type"))
 Z95 = 1.959963984540054
 
 
@@ -89,11 +99,9 @@ def review(conn: Connection, ledger: Ledger, org: Org, member: str, task_type: s
     if org.members[member].kind == "human":
         return None
     spec = org.task_types[task_type]
-    rows = conn.execute(select(outcomes.c.success).where(
-        outcomes.c.member == member, outcomes.c.task_type == task_type,
-        outcomes.c.engine_version == engine_version, outcomes.c.verified.is_(True))
-        .order_by(outcomes.c.at.desc(), outcomes.c.id.desc())
-        .limit(spec.autonomy_window)).all()
+    rows = conn.execute(_VERIFIED_WINDOW, {
+        "member": member, "task_type": task_type, "version": engine_version,
+        "window": spec.autonomy_window}).all()
     n = len(rows)
     successes = sum(1 for row in rows if row.success)
     lower, upper = wilson_bounds(successes, n)
@@ -124,8 +132,7 @@ def _demotion_sample(min_outcomes: int) -> int:
 
 def current_levels_for(conn: Connection, member: str,
                        task_type: str) -> dict[tuple[str, str], AutonomyLevel]:
-    row = conn.execute(select(autonomy_levels.c.level).where(
-        autonomy_levels.c.member == member, autonomy_levels.c.task_type == task_type)).first()
+    row = conn.execute(_LEVEL, {"member": member, "task_type": task_type}).first()
     return {} if row is None else {(member, task_type): row.level}
 
 

@@ -7,14 +7,17 @@ import json
 import math
 from typing import Any
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
+"""Built once: every ledger event encodes its header and payload with it."""
+
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 text, no NaN or infinity.
 
     Values must already be JSON types (use pydantic's ``model_dump(mode="json")``).
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def sha256_hex(text: str) -> str:

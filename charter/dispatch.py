@@ -152,7 +152,8 @@ class Dispatcher:
     def _place(self, conn: Connection, ledger: Ledger, task: Task, now: datetime,
                strategy: str | None) -> Task:
         seen = breakers.overlay(conn)
-        candidates = self.candidates(conn, task, now, seen=seen)
+        held = tasks.loads(conn)
+        candidates = self.candidates(conn, task, now, held, seen)
         try:
             choice = self.allocator.choose(task_spec(task), candidates, strategy=strategy)
         except NoEligibleMember as refused:
@@ -164,7 +165,8 @@ class Dispatcher:
             explained["text"] += "\n  " + self.self_reports(choice.member, task.type)
         assigned = tasks.assign(conn, ledger, self.org, task.id, choice.member,
                                 actor="charter", strategy=choice.strategy,
-                                probability=choice.probability, explanation=explained)
+                                probability=choice.probability, explanation=explained,
+                                holds=held.get(choice.member, 0))
         breakers.note_assigned(conn, ledger, self.org, seen, choice.member, task.id, now)
         return assigned
 
@@ -204,7 +206,9 @@ class Dispatcher:
                                                                  placed.task.task_type)
             assigned = tasks.assign(conn, ledger, self.org, placed.task.id, placed.member,
                                     actor="charter", strategy=chosen,
-                                    probability=placed.probability, explanation=explained)
+                                    probability=placed.probability, explanation=explained,
+                                    holds=held.get(placed.member, 0))
+            held[placed.member] = held.get(placed.member, 0) + 1
             breakers.note_assigned(conn, ledger, self.org, seen, placed.member,
                                    placed.task.id, now)
             tracing.task_step(conn, "charter.task.allocate", assigned, member=placed.member,

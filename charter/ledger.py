@@ -32,8 +32,11 @@ REDACTED = "ledger.redacted"
 _MOVE_HEAD = update(ledger_head).where(ledger_head.c.id == 1).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"),
     at=bindparam("new_at"))
+_INSERT_EVENTS = insert(events)
 """Built once: appends are the hottest write, and building statements costs."""
 _MAX_LENGTHS = {"kind": 64, "actor": 128, "subject": 256}
+_HELD_HEAD = "charter.ledger.held_head"
+"""Key, in a connection's info, of (its transaction, head seq, head hash)."""
 
 
 def format_time(moment: datetime) -> str:
@@ -131,7 +134,19 @@ class Ledger:
         """Take the ledger head for the rest of `conn`'s transaction. Commands that lock
         other rows take the head first: every append takes it, so this one order keeps
         writers from deadlocking."""
-        self.store.dialect.lock_ledger_head(conn)
+        self._held_head(conn)
+
+    def _held_head(self, conn: Connection) -> tuple[int, str]:
+        """The head (seq, hash) in `conn`'s transaction: locked and read at the first
+        append (or `hold_head`), then known here as this transaction's appends move it
+        (nobody else can while it is held)."""
+        transaction = conn.get_transaction()
+        held = conn.info.get(_HELD_HEAD)
+        if held is not None and held[0] is transaction:
+            return held[1], held[2]
+        head = self.store.dialect.lock_ledger_head(conn)
+        conn.info[_HELD_HEAD] = (transaction, head.seq, head.hash)
+        return head.seq, head.hash
 
     def append(self, conn: Connection, kind: str, actor: str, subject: str,
                payload: dict[str, Any]) -> Event:
@@ -144,25 +159,27 @@ class Ledger:
             return []
         for draft in drafts:
             _check_draft(draft)
-        head = self.store.dialect.lock_ledger_head(conn)
-        key = self.secret.get(create=head.seq == 0)
-        seq, prev_hash = head.seq, head.hash
+        seq, prev_hash = self._held_head(conn)
+        key = self.secret.get(create=seq == 0)
         at = format_time(self.clock.now())
         appended, rows = [], []
         for draft in drafts:
             seq += 1
             payload_text = canonical_json(draft.payload)
-            header = {"seq": seq, "id": str(uuid.uuid4()), "at": at, "kind": draft.kind,
-                      "actor": draft.actor, "subject": draft.subject}
+            header: dict[str, Any] = {"seq": seq, "id": str(uuid.uuid4()), "at": at,
+                                      "kind": draft.kind, "actor": draft.actor,
+                                      "subject": draft.subject}
             digest = sha256_hex(payload_text)
             event_hash = chain_hash(prev_hash, header, digest)
-            chained = {"payload_digest": digest, "prev_hash": prev_hash, "hash": event_hash}
+            chained: dict[str, Any] = {"payload_digest": digest, "prev_hash": prev_hash,
+                                       "hash": event_hash}
             rows.append({**header, **chained, "payload": payload_text})
             appended.append(Event(payload=draft.payload, **header, **chained))
             prev_hash = event_hash
-        conn.execute(insert(events), rows)
+        conn.execute(_INSERT_EVENTS, rows)
         conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash,
                                   "new_mac": _sign(key, seq, prev_hash), "new_at": at})
+        conn.info[_HELD_HEAD] = (conn.get_transaction(), seq, prev_hash)
         return appended
 
     def redact(self, conn: Connection, seq: int, actor: str, reason: str) -> Event:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, select
 
 from charter import autonomy, outcometallies, readmodel
 from charter.canonical import digest
@@ -18,9 +18,11 @@ from charter.errors import InvalidInput, NotFound
 from charter.ledger import Event, Ledger
 from charter.org import Org
 from charter.store.schema import outcomes, tasks
+from charter.types import AutonomyLevel
 
 RECORDED = "outcome.recorded"
 _INSERT = insert(outcomes)
+_TASK_HOLDER = select(tasks.c.type, tasks.c.assignee).where(tasks.c.id == bindparam("task_id"))
 
 
 def engine_version(org: Org, member: str) -> str:
@@ -74,8 +76,21 @@ def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success:
     """Record what happened on a task (by default, for the member that last held it).
     `breaker`: this is the holder's own report as its attempt ends (completed or failed)
     and counts toward the member's circuit breaker (`charter.breakers`)."""
-    row = conn.execute(select(tasks.c.type, tasks.c.assignee)
-                       .where(tasks.c.id == task_id)).first()
+    return record_and_review(conn, ledger, org, task_id, success=success,
+                             reported_by=reported_by, verified=verified, quality=quality,
+                             cost=cost, duration_s=duration_s, member=member,
+                             breaker=breaker)[0]
+
+
+def record_and_review(conn: Connection, ledger: Ledger, org: Org, task_id: str, *,
+                      success: bool, reported_by: str, verified: bool = False,
+                      quality: float | None = None,
+                      cost: Decimal | float | str | None = None,
+                      duration_s: float | None = None, member: str | None = None,
+                      breaker: bool = False) -> tuple[Outcome, AutonomyLevel | None]:
+    """`record`, and the member's new autonomy level when a verified outcome moved it
+    (None when it did not)."""
+    row = conn.execute(_TASK_HOLDER, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"no task {task_id}")
     who = member or row.assignee
@@ -103,10 +118,10 @@ def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success:
                "verified": verified, **({"breaker": True} if breaker else {})}
     event = readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
                              subject=f"task:{task_id}", payload=payload)
-    if verified:
-        autonomy.review(conn, ledger, org, who, row.type, payload["engine_version"])
+    moved = autonomy.review(conn, ledger, org, who, row.type, payload["engine_version"]) \
+        if verified else None
     return Outcome(payload["id"], task_id, who, payload["engine_version"], row.type, success,
-                   quality, spent, duration_s, verified, reported_by, event.at)
+                   quality, spent, duration_s, verified, reported_by, event.at), moved
 
 
 def listing(conn: Connection, *, member: str | None = None, task_type: str | None = None,

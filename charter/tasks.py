@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
@@ -45,6 +46,10 @@ _GET = select(tasks).where(tasks.c.id == bindparam("task_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 _UPDATE = update(tasks).where(tasks.c.id == bindparam("task_id"))
 _INSERT = insert(tasks)
+_LOAD = select(func.count()).select_from(tasks).where(
+    tasks.c.assignee == bindparam("member"), tasks.c.state.in_(HELD_STATES))
+_LOADS = (select(tasks.c.assignee, func.count()).where(tasks.c.state.in_(HELD_STATES))
+          .group_by(tasks.c.assignee))
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class Task:
     tracing on."""
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Task:
+    def from_row(cls, row: Row[Any] | SimpleNamespace) -> Task:
         return cls(row.id, row.type, row.subject, json.loads(row.payload),
                    Decimal(row.value), row.priority, row.deadline, row.requester, row.state,
                    row.assignee, row.fencing, row.attempts, row.lease_until,
@@ -82,6 +87,9 @@ class Task:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "value": str(self.value), "excluded": list(self.excluded)}
+
+
+_TASK_FIELDS = frozenset(field.name for field in fields(Task))
 
 
 @dataclass(frozen=True)
@@ -134,55 +142,55 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
                        f"keeps at most {MAX_PAYLOAD_BYTES:,} (the ledger keeps it for good): "
                        f"store large data elsewhere and put a reference in the payload")
     task_id = str(uuid.uuid4())
-    _record(conn, ledger, "task.submitted", requester, task_id, {
+    event = _record(conn, ledger, "task.submitted", requester, task_id, {
         "type": task_type, "subject": subject, "payload": payload or {},
         "value": str(worth), "priority": priority,
         "deadline": None if deadline is None else format_time(deadline),
         **({"trace": trace} if trace else {})})
-    return get(conn, task_id)
+    return Task.from_row(SimpleNamespace(**_submitted_row(event)))  # as projected
 
 
 def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str, *,
            actor: str, strategy: str = "manual", probability: float = 1.0,
-           explanation: dict[str, Any] | None = None) -> Task:
-    """Give a queued task to a member (the allocator's choice, or by hand)."""
+           explanation: dict[str, Any] | None = None, holds: int | None = None) -> Task:
+    """Give a queued task to a member (the allocator's choice, or by hand). `holds`: the
+    tasks the member holds, when this transaction has already counted them."""
     task = get(conn, task_id, lock=True)
     if task.state != "queued":
         raise Conflict(f"task {task_id} is {task.state}; only a queued task is assigned")
     spec = org.member(member)
     if spec.status != "active":
         raise Conflict(f"{member} is {spec.status}")
-    if load(conn, member) >= spec.capacity:
+    if (load(conn, member) if holds is None else holds) >= spec.capacity:
         raise Conflict(f"{member} is at capacity ({spec.capacity})")
-    _record(conn, ledger, "task.assigned", actor, task_id, {
+    event = _record(conn, ledger, "task.assigned", actor, task_id, {
         "member": member, "strategy": strategy, "probability": probability,
         "explanation": explanation or {},
         "set": {"state": "assigned", "assignee": member,
                 "reason": f"assigned to {member} ({strategy})"}})
-    return get(conn, task_id)
+    return _applied(task, event)
 
 
 def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
                member: str) -> Claim | None:
     """Start the member's most urgent assigned task (priority, then deadline, then age);
     None when it has none. Concurrent claimers never take the same task."""
-    query = (select(tasks.c.id).where(tasks.c.assignee == member, tasks.c.state == "assigned")
+    query = (select(tasks).where(tasks.c.assignee == member, tasks.c.state == "assigned")
              .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None), tasks.c.deadline,
                        tasks.c.created_at, tasks.c.id).limit(1))
     row = conn.execute(ledger.store.dialect.claim_rows(query)).first()
     if row is None:
         return None
-    task = get(conn, row.id)
+    task = Task.from_row(row)
     lease = org.task_types[task.type].lease
     token = task.fencing + 1
     until = format_time(clock.now() + lease)
-    _record(conn, ledger, "task.claimed", member, task.id, {
+    event = _record(conn, ledger, "task.claimed", member, task.id, {
         "member": member, "fencing": token,
         "set": {"state": "running", "fencing": token, "attempts": task.attempts + 1,
                 "lease_until": until, "reason": f"attempt {task.attempts + 1} by {member}"}})
-    claimed = conn.execute(_GET, {"task_id": task.id}).one()  # the task and its saved state
-    return Claim(Task.from_row(claimed), token, until,
-                 resume=None if claimed.resume is None else json.loads(claimed.resume))
+    return Claim(_applied(task, event), token, until,
+                 resume=None if row.resume is None else json.loads(row.resume))
 
 
 def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id: str, *,
@@ -198,13 +206,13 @@ def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id:
 def complete(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fencing: int,
              result: Any = None) -> Task:
     """Finish a running attempt successfully."""
-    held(conn, task_id, member, fencing)
+    task = held(conn, task_id, member, fencing)
     safe = json_safe(result)
-    _record(conn, ledger, "task.completed", member, task_id, {
+    event = _record(conn, ledger, "task.completed", member, task_id, {
         "fencing": fencing, "result": safe,
         "set": {"state": "done", "lease_until": None, "result": canonical_json(safe),
                 "resume": None, "reason": f"completed by {member}"}})
-    return get(conn, task_id)
+    return _applied(task, event)
 
 
 def await_approval(conn: Connection, ledger: Ledger, task_id: str, *, member: str,
@@ -398,15 +406,12 @@ def page(conn: Connection, *, after: tuple[str, str] | None, limit: int,
 
 def load(conn: Connection, member: str) -> int:
     """Tasks the member holds now (assigned, running or awaiting approval)."""
-    return int(conn.execute(select(func.count()).select_from(tasks).where(
-        tasks.c.assignee == member, tasks.c.state.in_(HELD_STATES))).scalar_one())
+    return int(conn.execute(_LOAD, {"member": member}).scalar_one())
 
 
 def loads(conn: Connection) -> dict[str, int]:
     """Tasks each member holds now, in one query."""
-    query = (select(tasks.c.assignee, func.count()).where(tasks.c.state.in_(HELD_STATES))
-             .group_by(tasks.c.assignee))
-    return {member: int(count) for member, count in conn.execute(query) if member}
+    return {member: int(count) for member, count in conn.execute(_LOADS) if member}
 
 
 def held(conn: Connection, task_id: str, member: str, fencing: int, *,
@@ -422,6 +427,17 @@ def held(conn: Connection, task_id: str, member: str, fencing: int, *,
     return task
 
 
+def _applied(task: Task, event: Event) -> Task:
+    """`task` as `project_change` leaves its row after `event`, without reading it back."""
+    changes = {name: value for name, value in (event.payload or {})["set"].items()
+               if name in _TASK_FIELDS}
+    if changes.get("result") is not None:
+        changes["result"] = json.loads(changes["result"])
+    if "excluded" in changes:
+        changes["excluded"] = tuple(json.loads(changes["excluded"]))
+    return replace(task, **changes, updated_at=event.at)
+
+
 def _record(conn: Connection, ledger: Ledger, kind: str, actor: str, task_id: str,
             payload: dict[str, Any]) -> Event:
     return readmodel.record(conn, ledger, kind=kind, actor=actor, subject=f"task:{task_id}",
@@ -429,8 +445,13 @@ def _record(conn: Connection, ledger: Ledger, kind: str, actor: str, task_id: st
 
 
 def project_submitted(conn: Connection, event: Event) -> None:
+    conn.execute(_INSERT, _submitted_row(event))
+
+
+def _submitted_row(event: Event) -> dict[str, Any]:
+    """The `tasks` row a submission starts."""
     p = event.payload or {}
-    conn.execute(_INSERT, {
+    return {
         "id": p["task"], "type": p["type"], "subject": p["subject"],
         "payload": canonical_json(p["payload"]), "value": Decimal(p["value"]),
         "priority": p["priority"], "deadline": p["deadline"], "requester": event.actor,
@@ -438,7 +459,7 @@ def project_submitted(conn: Connection, event: Event) -> None:
         "lease_until": None, "fallback_step": 0, "fallback_used": 0, "excluded": "[]",
         "approval_id": None, "result": None, "reason": "submitted", "resume": None,
         "trace_id": (p.get("trace") or {}).get("trace_id"),
-        "created_at": event.at, "updated_at": event.at})
+        "created_at": event.at, "updated_at": event.at}
 
 
 def project_change(conn: Connection, event: Event) -> None:

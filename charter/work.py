@@ -296,11 +296,11 @@ class WorkVerbs:
         """Record an outcome, possibly long after the task (e.g. a reviewer's verdict)."""
         org = self._require_org()
         with self.store.transaction() as conn:
-            recorded = outcomes.record(conn, self.ledger, org, task_id, success=success,
-                                       reported_by=reported_by, verified=verified,
-                                       quality=quality, cost=cost, duration_s=duration_s,
-                                       member=member)
-        if verified:
+            recorded, moved = outcomes.record_and_review(
+                conn, self.ledger, org, task_id, success=success, reported_by=reported_by,
+                verified=verified, quality=quality, cost=cost, duration_s=duration_s,
+                member=member)
+        if moved is not None:
             self._keep_org_handles()
         self._learn(recorded)
         return recorded
