@@ -19,8 +19,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
           port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
           workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
           db: DbOption = None) -> None:
-    """Serve the HTTP API (`/v1`, `/docs`, `/metrics`). Several servers on one PostgreSQL
-    (each with the same CHARTER_SECRET) behave as one system."""
+    """Serve the HTTP API (`/v1`, `/docs`, `/metrics`) and do the housekeeping (expired
+    leases, missed deadlines, approval SLAs) every CHARTER_HOUSEKEEPING_INTERVAL seconds.
+    Several servers on one PostgreSQL (each with the same CHARTER_SECRET) behave as one
+    system."""
     import uvicorn
 
     if db is not None:

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     governance_refresh: float = Field(
         1.0, ge=0, description="Seconds a process reuses the org, policies and delegations "
         "it decides with before checking the database for changes made by other nodes.")
+    housekeeping_interval: float = Field(
+        1.0, ge=0, description="Seconds between the housekeeping rounds of `charter serve` "
+        "(re-routing tasks whose lease ran out, failing those past their deadline, moving "
+        "approvals past their SLA or expiry); 0 turns them off.")
     decision_flush_interval: float = Field(
         0.05, gt=0, le=1.0, description="Seconds at most between group commits of logged "
         "decisions that change nothing.")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from charter import engines, tracing
+from charter import engines, housekeeping, tracing
 from charter.engines.base import ActionResult, Engine, EngineResult, RunContext
 from charter.errors import CharterError, InvalidInput
 from charter.gate import ActionGate
@@ -112,9 +112,7 @@ class Worker:
         if now - self._last_housekeeping < self.housekeeping_seconds:
             return
         self._last_housekeeping = now
-        for task in self.system.expire_tasks():
-            log.info("task %s: %s", task.id, task.reason)
-        self.system.apply_approval_timeouts()
+        housekeeping.sweep(self.system)
 
     async def _attempt(self, claim: Claim) -> None:
         """Run one claimed attempt to its end: done, failed, paused or released; in an

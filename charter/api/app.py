@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -17,6 +19,7 @@ from charter.api.auth import TokenBuckets, TokenCache
 from charter.api.bodylimit import BodyLimit
 from charter.api.errors import ErrorBody, error_response, install_error_handlers
 from charter.api.metrics import ApiMetrics
+from charter.housekeeping import keep
 from charter.mcp.server import mcp_app
 from charter.system import Charter
 from charter.web import install_dashboard
@@ -37,9 +40,10 @@ Lifespan = Callable[[], AbstractAsyncContextManager[object]]
 
 
 def create_app(system: Charter, *, owns_system: bool = False,
-               lifespans: Sequence[Lifespan] = ()) -> FastAPI:
+               lifespans: Sequence[Lifespan] = (), housekeeping: float = 0.0) -> FastAPI:
     """The API over one `Charter`; with `owns_system` it closes the Charter when the
-    server stops (else the caller does). `lifespans` run while the app serves."""
+    server stops (else the caller does). `lifespans` run while the app serves; with
+    `housekeeping` > 0, so does a sweep every that many seconds (`charter.housekeeping`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +51,8 @@ def create_app(system: Charter, *, owns_system: bool = False,
             await running.enter_async_context(app.state.mcp.running())
             for enter in lifespans:
                 await running.enter_async_context(enter())
+            if housekeeping > 0:
+                await running.enter_async_context(_sweeping(system, housekeeping))
             yield
         if owns_system:
             system.close()
@@ -97,3 +103,15 @@ def create_app(system: Charter, *, owns_system: bool = False,
                                  media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+@asynccontextmanager
+async def _sweeping(system: Charter, interval: float) -> AsyncIterator[None]:
+    """Housekeeping in the background while the block runs."""
+    sweeper = asyncio.create_task(keep(system, interval), name="charter-housekeeping")
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper

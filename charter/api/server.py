@@ -15,4 +15,5 @@ def app_from_settings() -> FastAPI:
     """The application factory uvicorn calls in each worker process."""
     settings = Settings()
     system = Charter(open_store(settings.db, settings), settings)
-    return create_app(system, owns_system=True)
+    return create_app(system, owns_system=True,
+                      housekeeping=settings.housekeeping_interval)
