@@ -180,7 +180,15 @@ class Worker:
             actions=tuple(ActionResult.from_json(a) for a in saved.get("actions", []))
             + settled)
         context = RunContext(spec, org, gate, resume=saved.get("engine"), settled=settled)
-        result = await engine.run(claim.task, claim.handoff, context)
+        limit = org.task_types[claim.task.type].timeout
+        try:
+            async with asyncio.timeout(limit.total_seconds()) as deadline:
+                result = await engine.run(claim.task, claim.handoff, context)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the engine's own timeout, not the task type's
+            raise TimeoutError(f"it ran past the {claim.task.type} task type's timeout "
+                               f"({limit.total_seconds():g}s)") from None
         return carried, result
 
     async def _heartbeat(self, claim: Claim) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -33,3 +34,10 @@ def slow_buyer(task: Task, handoff: HandoffPacket | None, context: RunContext) -
         time.sleep(float(task.payload.get("seconds", 0)))
     return EngineResult(success=result.status == "performed", outputs=result.output,
                         actions=(result,))
+
+
+async def dawdler(task: Task, handoff: HandoffPacket | None,
+                  context: RunContext) -> EngineResult:
+    """Take `seconds` (from the payload) over a task, then report it done."""
+    await asyncio.sleep(float(task.payload.get("seconds", 0)))
+    return EngineResult(success=True)

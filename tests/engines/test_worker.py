@@ -4,9 +4,11 @@ once, denied ones never happen."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from charter.system import Charter
 from charter.worker import Worker
@@ -104,3 +106,25 @@ def test_a_member_without_an_engine_has_no_worker(shop):
     system, _ = shop
     with pytest.raises(Exception, match="no engine"):
         Worker(system, "james.liu")
+
+
+def test_an_engine_that_runs_past_the_task_type_s_timeout_fails_the_attempt(
+        system: Charter, workspace: Path):
+    path = edit_org(workspace, engines={"buyer-bot-1": {
+        "kind": "python", "target": "tests.engines.agents:dawdler"}})
+    org = yaml.safe_load(path.read_text())
+    for task_type in org["task_types"]:
+        if task_type["id"] == "purchase_order":
+            task_type["timeout"] = "1s"
+    path.write_text(yaml.safe_dump(org, sort_keys=False))
+    system.load_org(path)
+    task = system.submit_task("purchase_order", "vendor:globex", {"seconds": 30},
+                              requester="james.liu")
+    system.assign_task(task.id, "buyer-bot-1", actor="james.liu")
+    started = time.monotonic()
+    counts = work(system, max_tasks=1)
+    assert time.monotonic() - started < 20
+    assert counts.failed == 1
+    [failed] = system.events(kind="task.attempt_failed", subject=f"task:{task.id}")
+    assert failed.payload is not None
+    assert "ran past the purchase_order task type's timeout (1s)" in str(failed.payload)
