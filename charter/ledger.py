@@ -29,11 +29,11 @@ from charter.store import GENESIS_HASH, Store
 from charter.store.schema import events, ledger_head
 
 REDACTED = "ledger.redacted"
+# Built once: appends are the hottest write, and building statements costs.
+_INSERT_EVENTS = insert(events)
 _MOVE_HEAD = update(ledger_head).where(ledger_head.c.id == 1).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"),
     at=bindparam("new_at"))
-_INSERT_EVENTS = insert(events)
-"""Built once: appends are the hottest write, and building statements costs."""
 _MAX_LENGTHS = {"kind": 64, "actor": 128, "subject": 256}
 _HELD_HEAD = "charter.ledger.held_head"
 """Key, in a connection's info, of (its transaction, head seq, head hash)."""
