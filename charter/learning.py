@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 # scipy.special is imported by the functions that use it: loading it takes a quarter of a
 # second, which every command would pay.
+from charter.celltally import CellTally
 from charter.estimates import CellStats, Estimates, PooledEffects
+from charter.learnerpriors import LearnerConfig, MemberPrior, TypePrior, self_report_trust
 from charter.pooling import (
     Array,
     CellData,
@@ -48,112 +49,13 @@ from charter.pooling import (
 
 if TYPE_CHECKING:
     from charter.org import Org
-    from charter.types import Member, TaskType
 
 _LEVEL_FLOOR = 0.02  # a declared 0 or 1 must not make the logit infinite
 
 
-@dataclass(frozen=True)
-class LearnerConfig:
-    """How outcomes are weighed and pooled."""
-
-    verified_weight: float = 1.0
-    self_reported_weight: float = 0.3
-    prior_strength: float = 8.0
-    """Outcomes a declared skill level counts for; also sets how far a member's pooled
-    effect moves per outcome (its prior spread is that of `prior_strength` outcomes). With
-    fewer, a member's first few unlucky outcomes, shared across all its task types, can
-    bench it for good; with many more, a wrong declaration takes long to correct."""
-    skill_aggregate: Literal["mean", "min"] = "mean"
-    default_level: float = 0.5
-    """The prior success rate on a type that requires no skill, for a member declaring none."""
-    share_strength: bool = True
-    type_spread: float = 1.0
-    """Prior standard deviation of a task type's effect on the logit scale."""
-    strength_bounds: tuple[float, float] = (2.0, 300.0)
-    refit_every: int = 20
-    version_discount: float = 0.5
-    estimate_weight: float = 0.2
-    """Observations the cost and duration priors count for: a cost model is one figure for
-    every task type, while real costs differ by type many times over, so it counts for
-    less than one observation of the type itself."""
-    review_prior: float = 2.0
-    """Agreements a member's self-reports are credited with before any review: with 2, a
-    first review that disagrees leaves them two thirds of their weight, ten disagreeing
-    reviews in ten leave a sixth."""
-
-
-def self_report_trust(reviewed: int, agreed: int, prior: float) -> float:
-    """How far a member's self-reports are believed, from 0 to 1: the mean of a Beta
-    posterior on how often reviews agree with them, with `prior` agreements and no
-    disagreement before any review (so 1 until a review disagrees)."""
-    if reviewed <= 0:
-        return 1.0
-    return (agreed + prior) / (reviewed + prior)
-
-
-@dataclass(frozen=True)
-class MemberPrior:
-    """What a member declares: skill levels (0..1) and its cost model."""
-
-    skills: Mapping[str, float] = field(default_factory=dict)
-    cost_per_task: float = 0.0
-    cost_per_hour: float = 0.0
-
-    @classmethod
-    def from_member(cls, member: Member) -> MemberPrior:
-        return cls(dict(member.skills), float(member.cost.per_task), float(member.cost.per_hour))
-
-
-@dataclass(frozen=True)
-class TypePrior:
-    """What a task type declares: its required skills and an expected duration."""
-
-    skills: tuple[str, ...] = ()
-    duration_s: float | None = None
-
-    @classmethod
-    def from_task_type(cls, task_type: TaskType) -> TypePrior:
-        """The expected duration is taken as half the type's timeout."""
-        return cls(tuple(task_type.skills), task_type.timeout.total_seconds() / 2)
-
-
-@dataclass
-class _Tally:
-    firm_successes: float = 0.0
-    """Verified outcomes (weighted) and what a new engine version inherited."""
-    firm_failures: float = 0.0
-    outcomes: int = 0
-    verified: int = 0
-    inherited: float = 0.0
-    cost_sum: float = 0.0
-    cost_n: float = 0.0
-    duration_sum: float = 0.0
-    duration_n: float = 0.0
-    reported_successes: float = 0.0
-    """Self-reports, each counted once: they weigh `weight` apiece."""
-    reported_failures: float = 0.0
-    weight: float = 0.0
-
-    @property
-    def successes(self) -> float:
-        return self.firm_successes + self.weight * self.reported_successes
-
-    @property
-    def failures(self) -> float:
-        return self.firm_failures + self.weight * self.reported_failures
-
-    def scaled(self, factor: float) -> _Tally:
-        return _Tally(self.firm_successes * factor, self.firm_failures * factor, 0, 0,
-                      (self.successes + self.failures) * factor, self.cost_sum * factor,
-                      self.cost_n * factor, self.duration_sum * factor,
-                      self.duration_n * factor, self.reported_successes * factor,
-                      self.reported_failures * factor, self.weight)
-
-
 Unit = tuple[str, str]
 """A member and the engine version it runs."""
-_EMPTY = _Tally()
+_EMPTY = CellTally()
 
 
 class Learner:
@@ -170,7 +72,7 @@ class Learner:
         self._types: dict[str, int] = {}
         self._type_keys: list[str] = []
         self._latest: dict[str, str] = {}
-        self._cells: dict[tuple[int, int], _Tally] = {}
+        self._cells: dict[tuple[int, int], CellTally] = {}
         self._unit_types: dict[int, list[int]] = {}
         self._priors: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._a = np.zeros(0)
@@ -207,7 +109,7 @@ class Learner:
         key = (self._unit(member, engine_version), self._type(task_type))
         tally = self._cells.get(key)
         if tally is None:
-            tally = self._cells[key] = _Tally(weight=self.self_report_weight(member,
+            tally = self._cells[key] = CellTally(weight=self.self_report_weight(member,
                                                                              task_type))
             self._unit_types.setdefault(key[0], []).append(key[1])
         if verified and success:
@@ -437,7 +339,7 @@ class Learner:
                                          math.nan if duration is None else duration)
         return found
 
-    def _posterior(self, units: Index, types: Index, tallies: Sequence[_Tally],
+    def _posterior(self, units: Index, types: Index, tallies: Sequence[CellTally],
                    declared: Sequence[tuple[float, float, float]]) -> Estimates:
         """Estimates for cells given by their unit and type indexes, tallies and priors."""
         from scipy.special import expit  # type: ignore[import-untyped, unused-ignore]

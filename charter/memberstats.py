@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from charter.autonomy import level_of, wilson_bounds
-from charter.learning import LearnerConfig, self_report_trust
+from charter.learnerpriors import LearnerConfig, self_report_trust
 from charter.org import Org
 from charter.outcomes import Outcome
 from charter.types import AutonomyLevel

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from charter import budgets as budgets_usage
+from charter import budgettotals
 from charter.canonical import canonical_json
 from charter.ledger import Event, EventDraft
 from charter.org import Org, walk_budgets
@@ -58,7 +58,7 @@ def project_org_loaded(conn: Connection, event: Event) -> None:
             {"id": t.id, "org_version": version, "action": t.action, "value": t.value,
              "autonomy_ceiling": t.autonomy_ceiling} for t in org.spec.task_types])
     _project_budgets(conn, org, version)
-    budgets_usage.recompute_usage(conn, event.at)
+    budgettotals.recompute_usage(conn, event.at)
 
 
 def _project_budgets(conn: Connection, org: Org, version: int) -> None:

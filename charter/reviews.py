@@ -14,7 +14,7 @@ subject, records the verdict with `review`: a verified outcome (success, quality
 and a comment (`review.recorded`). Nobody reviews their own work, and a task is reviewed
 once. Each verdict agrees or disagrees with the member's self-report, and per (member,
 task type) the learner believes self-reports as far as reviews agreed with them
-(`charter.learning.self_report_trust`).
+(`charter.learnerpriors.self_report_trust`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from charter import readmodel, tasks
+from charter import fallback, readmodel, tasks
 from charter.clock import Clock
 from charter.errors import Conflict, InvalidInput
 from charter.ledger import Event, Ledger
@@ -143,7 +143,7 @@ def _move_on(conn: Connection, ledger: Ledger, org: Org, task: Task, member: str
     """The task's next fallback step that does not wait for `member`."""
     current = tasks.get(conn, task.id, lock=True)
     for _ in range(len(org.task_types[task.type].fallback) + 20):
-        current = tasks.apply_fallback(conn, ledger, org, current, member, why)
+        current = fallback.apply_fallback(conn, ledger, org, current, member, why)
         if current.assignee != member or current.state not in HELD_STATES:
             return current
     return current

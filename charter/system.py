@@ -25,6 +25,7 @@ from charter.proposalverbs import ProposalVerbs
 from charter.reviewverbs import ReviewVerbs
 from charter.secret import ServerSecret
 from charter.settings import Settings
+from charter.spendverbs import SpendVerbs
 from charter.store import Store, ids_starting, open_store
 from charter.store.schema import approvals as approvals_table
 from charter.store.schema import tasks as tasks_table
@@ -33,8 +34,8 @@ from charter.tokenverbs import TokenVerbs
 from charter.work import WorkVerbs
 
 
-class Charter(GovernanceVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs, MemoryVerbs,
-              TokenVerbs, SuspensionVerbs, ReviewVerbs):
+class Charter(GovernanceVerbs, SpendVerbs, WorkVerbs, LeaseVerbs, ProposalVerbs,
+              MemoryVerbs, TokenVerbs, SuspensionVerbs, ReviewVerbs):
     """Charter's verbs over one store. Every command runs in one transaction that
     appends its ledger events and updates the read tables."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -21,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
-from charter import readmodel, tracing
+from charter import readmodel
 from charter.canonical import canonical_json, json_safe
 from charter.clock import Clock
 from charter.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
-from charter.fallback import next_move
 from charter.ledger import Event, Ledger, format_time
 from charter.org import Org
-from charter.store.schema import approvals, tasks
+from charter.store.schema import tasks
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
@@ -142,7 +140,7 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
                        f"keeps at most {MAX_PAYLOAD_BYTES:,} (the ledger keeps it for good): "
                        f"store large data elsewhere and put a reference in the payload")
     task_id = str(uuid.uuid4())
-    event = _record(conn, ledger, "task.submitted", requester, task_id, {
+    event = record_event(conn, ledger, "task.submitted", requester, task_id, {
         "type": task_type, "subject": subject, "payload": payload or {},
         "value": str(worth), "priority": priority,
         "deadline": None if deadline is None else format_time(deadline),
@@ -163,7 +161,7 @@ def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str
         raise Conflict(f"{member} is {spec.status}")
     if (load(conn, member) if holds is None else holds) >= spec.capacity:
         raise Conflict(f"{member} is at capacity ({spec.capacity})")
-    event = _record(conn, ledger, "task.assigned", actor, task_id, {
+    event = record_event(conn, ledger, "task.assigned", actor, task_id, {
         "member": member, "strategy": strategy, "probability": probability,
         "explanation": explanation or {},
         "set": {"state": "assigned", "assignee": member,
@@ -185,7 +183,7 @@ def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
     lease = org.task_types[task.type].lease
     token = task.fencing + 1
     until = format_time(clock.now() + lease)
-    event = _record(conn, ledger, "task.claimed", member, task.id, {
+    event = record_event(conn, ledger, "task.claimed", member, task.id, {
         "member": member, "fencing": token,
         "set": {"state": "running", "fencing": token, "attempts": task.attempts + 1,
                 "lease_until": until, "reason": f"attempt {task.attempts + 1} by {member}"}})
@@ -198,7 +196,7 @@ def heartbeat(conn: Connection, ledger: Ledger, clock: Clock, org: Org, task_id:
     """Extend the lease of a running attempt; returns the new expiry."""
     task = held(conn, task_id, member, fencing)
     until = format_time(clock.now() + org.task_types[task.type].lease)
-    _record(conn, ledger, "task.heartbeat", member, task_id,
+    record_event(conn, ledger, "task.heartbeat", member, task_id,
             {"fencing": fencing, "set": {"lease_until": until}})
     return until
 
@@ -208,50 +206,11 @@ def complete(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fen
     """Finish a running attempt successfully."""
     task = held(conn, task_id, member, fencing)
     safe = json_safe(result)
-    event = _record(conn, ledger, "task.completed", member, task_id, {
+    event = record_event(conn, ledger, "task.completed", member, task_id, {
         "fencing": fencing, "result": safe,
         "set": {"state": "done", "lease_until": None, "result": canonical_json(safe),
                 "resume": None, "reason": f"completed by {member}"}})
     return _applied(task, event)
-
-
-def await_approval(conn: Connection, ledger: Ledger, task_id: str, *, member: str,
-                   fencing: int, approval_ids: list[str], resume: dict[str, Any]) -> Task:
-    """Pause a running attempt until the approvals it asked for are settled; `resume` is
-    what its engine needs to go on. The task keeps its assignee and has no lease while it
-    waits; it comes back to the assignee when no approval of it is pending any more."""
-    if not approval_ids:
-        raise InvalidInput("a task awaits at least one approval")
-    held(conn, task_id, member, fencing)
-    waiting = ", ".join(approval_ids)
-    _record(conn, ledger, "task.awaiting_approval", member, task_id, {
-        "fencing": fencing, "approvals": approval_ids,
-        "set": {"state": "awaiting_approval", "lease_until": None,
-                "approval_id": approval_ids[0], "resume": canonical_json(json_safe(resume)),
-                "reason": f"waiting for approval {waiting}"}})
-    settled = resume_if_settled(conn, ledger, task_id)
-    return settled or get(conn, task_id)
-
-
-def resume_if_settled(conn: Connection, ledger: Ledger, task_id: str) -> Task | None:
-    """Give a task awaiting approval back to its assignee once none of its approvals is
-    pending (approved, rejected or expired: its engine decides what follows)."""
-    task = get(conn, task_id, lock=True)
-    if task.state != "awaiting_approval":
-        return None
-    pending = conn.execute(select(approvals.c.id).where(
-        approvals.c.task_id == task_id, approvals.c.status == "pending").limit(1)).first()
-    if pending is not None:
-        return None
-    resumed = _record(conn, ledger, "task.resumed", "charter", task_id, {
-        "set": {"state": "assigned", "approval_id": None,
-                "reason": f"its approvals are settled; back to {task.assignee}"}})
-    tracing.record("charter.task.approval_wait",
-                   parent=tracing.task_parent(conn, task_id, task.trace_id),
-                   start_ns=tracing.nanoseconds(task.updated_at),
-                   end_ns=tracing.nanoseconds(resumed.at), task_id=task_id,
-                   task_type=task.type, member=task.assignee, attempt=task.attempts)
-    return get(conn, task_id)
 
 
 def release(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fencing: int,
@@ -259,7 +218,7 @@ def release(conn: Connection, ledger: Ledger, task_id: str, *, member: str, fenc
     """Give a running attempt back unfinished (a worker shutting down): the task returns
     to its assignee's queue without counting as a failure."""
     held(conn, task_id, member, fencing)
-    _record(conn, ledger, "task.released", member, task_id, {
+    record_event(conn, ledger, "task.released", member, task_id, {
         "fencing": fencing, "set": {"state": "assigned", "lease_until": None,
                                     "reason": f"released by {member}: {reason}"}})
     return get(conn, task_id)
@@ -271,21 +230,10 @@ def requeue(conn: Connection, ledger: Ledger, task_id: str, *, reason: str) -> T
     task = get(conn, task_id, lock=True)
     if task.state != "assigned":
         raise Conflict(f"task {task_id} is {task.state}; only an assigned task is requeued")
-    _record(conn, ledger, "task.requeued", "charter", task_id, {
+    record_event(conn, ledger, "task.requeued", "charter", task_id, {
         "member": task.assignee,
         "set": {"state": "queued", "assignee": None, "resume": None, "reason": reason}})
     return get(conn, task_id)
-
-
-def fail(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, member: str,
-         fencing: int, reason: str) -> Task:
-    """Report a failed attempt; the task type's fallback protocol decides what next."""
-    if not reason.strip():
-        raise InvalidInput("a failure needs a reason")
-    task = held(conn, task_id, member, fencing)
-    _record(conn, ledger, "task.attempt_failed", member, task_id,
-            {"fencing": fencing, "reason": reason})
-    return apply_fallback(conn, ledger, org, task, member, reason)
 
 
 def cancel(conn: Connection, ledger: Ledger, task_id: str, *, actor: str,
@@ -293,75 +241,10 @@ def cancel(conn: Connection, ledger: Ledger, task_id: str, *, actor: str,
     task = get(conn, task_id, lock=True)
     if task.state not in OPEN_STATES:
         raise Conflict(f"task {task_id} is already {task.state}")
-    _record(conn, ledger, "task.cancelled", actor, task_id, {
+    record_event(conn, ledger, "task.cancelled", actor, task_id, {
         "reason": reason, "set": {"state": "cancelled", "lease_until": None,
                                   "reason": f"cancelled by {actor}: {reason}"}})
     return get(conn, task_id)
-
-
-def expire(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *,
-           on_lapsed: Callable[[Task, str], None] | None = None) -> list[Task]:
-    """Re-route running tasks whose lease ran out, and fail queued or assigned tasks
-    whose deadline passed before they started. Returns the tasks changed. `on_lapsed`
-    hears of each lapsed attempt (the task as re-routed, and its holder) in the same
-    transaction."""
-    # Imported here: both modules use this one.
-    from charter.breakers import rule_for
-    from charter.outcomes import engine_version
-
-    now = format_time(clock.now())
-    changed = []
-    lapsed = select(tasks.c.id).where(tasks.c.state == "running", tasks.c.lease_until < now)
-    for task_id in conn.execute(ledger.store.dialect.claim_rows(lapsed)).scalars().all():
-        task = get(conn, task_id)
-        holder = task.assignee
-        version = ({"engine_version": engine_version(org, holder),
-                    **({"breaker": True} if rule_for(org, holder) else {})}
-                   if holder in org.members else {})
-        _record(conn, ledger, "task.lease_expired", "charter", task_id,
-                {"member": holder, "fencing": task.fencing, **version})
-        moved = apply_fallback(conn, ledger, org, task, holder, "the lease expired",
-                               interrupted=True)
-        if on_lapsed is not None and holder is not None:
-            on_lapsed(moved, holder)
-        changed.append(get(conn, task_id))
-    late = select(tasks.c.id).where(tasks.c.state.in_(("queued", "assigned")),
-                                    tasks.c.deadline < now)
-    for task_id in conn.execute(ledger.store.dialect.claim_rows(late)).scalars().all():
-        _record(conn, ledger, "task.deadline_missed", "charter", task_id, {
-            "set": {"state": "failed", "reason": "the deadline passed before it started"}})
-        changed.append(get(conn, task_id))
-    return changed
-
-
-def apply_fallback(conn: Connection, ledger: Ledger, org: Org, task: Task,
-                   failed_member: str | None, reason: str, *,
-                   interrupted: bool = False) -> Task:
-    """Take the next step of the task type's fallback protocol. A retry after an
-    `interrupted` attempt (its lease ran out) keeps what the attempt saved when it paused
-    for approval, so the next one goes on from there; a retry after a reported failure
-    starts afresh (the failure may be the settled approval itself)."""
-    row = conn.execute(select(tasks.c.fallback_step, tasks.c.fallback_used)
-                       .where(tasks.c.id == task.id)).one()
-    protocol = org.task_types[task.type].fallback
-    move = next_move(org, protocol, row.fallback_step, row.fallback_used, failed_member)
-    position = {"fallback_step": move.step, "fallback_used": move.used, "lease_until": None}
-    why = f"{reason}; {move.reason}"
-    if move.move == "retry":
-        changes = {"state": "assigned", "assignee": failed_member, **position,
-                   **({} if interrupted else {"resume": None})}
-    elif move.move == "reassign":
-        excluded = sorted({*task.excluded, *([failed_member] if failed_member else [])})
-        changes = {"state": "queued", "assignee": None, "excluded": json.dumps(excluded),
-                   "resume": None, **position}
-    elif move.move == "person":
-        changes = {"state": "assigned", "assignee": move.person, "resume": None, **position}
-    else:
-        changes = {"state": "failed", "resume": None, **position}
-    _record(conn, ledger, f"task.fallback.{move.move}", "charter", task.id, {
-        "failed_member": failed_member, "step": move.step, "to": move.person,
-        "set": {**changes, "reason": why}})
-    return get(conn, task.id)
 
 
 def get(conn: Connection, task_id: str, *, lock: bool = False) -> Task:
@@ -438,8 +321,10 @@ def _applied(task: Task, event: Event) -> Task:
     return replace(task, **changes, updated_at=event.at)
 
 
-def _record(conn: Connection, ledger: Ledger, kind: str, actor: str, task_id: str,
-            payload: dict[str, Any]) -> Event:
+def record_event(conn: Connection, ledger: Ledger, kind: str, actor: str, task_id: str,
+                 payload: dict[str, Any]) -> Event:
+    """Append a task's event (subject `task:ID`, the payload naming the task) and project
+    it, in `conn`'s transaction."""
     return readmodel.record(conn, ledger, kind=kind, actor=actor, subject=f"task:{task_id}",
                             payload={"task": task_id, **payload})
 

@@ -9,7 +9,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from charter import actions, autonomy, breakers, leases, outcomes, reviews, tasks, tracing
+from charter import (
+    actions,
+    approvalwaits,
+    autonomy,
+    breakers,
+    fallback,
+    leases,
+    outcomes,
+    reviews,
+    tasks,
+    tracing,
+)
 from charter.actions import PerformedAction
 from charter.allocator import NoEligibleMember
 from charter.authority import Authority
@@ -219,7 +230,7 @@ class WorkVerbs:
         org = self._require_org()
         started = time.time_ns()
         with self.store.transaction() as conn:
-            moved = tasks.fail(conn, self.ledger, org, task_id, member=member, fencing=fencing,
+            moved = fallback.fail(conn, self.ledger, org, task_id, member=member, fencing=fencing,
                                reason=reason)
             tracing.task_step(conn, "charter.task.fail", moved, member=member,
                               start_ns=started, reason=reason, state=moved.state)
@@ -240,7 +251,7 @@ class WorkVerbs:
         engine needs to go on. The task returns to the assignee once none is pending."""
         started = time.time_ns()
         with self.store.transaction() as conn:
-            paused = tasks.await_approval(conn, self.ledger, task_id, member=member,
+            paused = approvalwaits.await_approval(conn, self.ledger, task_id, member=member,
                                           fencing=fencing, approval_ids=approval_ids,
                                           resume=resume)
             tracing.task_step(conn, "charter.task.await_approval", paused, member=member,
@@ -283,7 +294,7 @@ class WorkVerbs:
                 breakers.after_attempt(conn, self.ledger, org, now, member=holder,
                                        task_id=task.id, success=False)
 
-            changed = tasks.expire(conn, self.ledger, self.clock, org, on_lapsed=lapsed)
+            changed = fallback.expire(conn, self.ledger, self.clock, org, on_lapsed=lapsed)
             for task in changed:
                 leases.release_task_leases(conn, self.ledger, self.clock, task.id,
                                            "the task's lease expired")
