@@ -112,17 +112,22 @@ def timed(work: Callable[[], Any]) -> float:
 
 @contextmanager
 def counting_statements(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent to the database while the block runs."""
+    """Every statement SQLite runs for the block, BEGIN and COMMIT included, as SQLite
+    traces them (so statements sent to the driver directly are counted too)."""
     seen: list[str] = []
+    traced: list[Any] = []
 
-    def count(*args: Any) -> None:
-        seen.append(str(args[2]).split()[0])
+    def trace(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(lambda sql: seen.append(sql.split()[0]))
+        traced.append(dbapi_connection)
 
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "checkout", trace)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "checkout", trace)
+        for dbapi_connection in traced:
+            dbapi_connection.set_trace_callback(None)
 
 
 def measure_leases(count: int, *, rounds: int = 5, profile: bool = False) -> dict[str, Any]:

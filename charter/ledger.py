@@ -26,14 +26,21 @@ from charter.clock import Clock
 from charter.errors import InvalidInput, LedgerError, NotFound
 from charter.secret import ServerSecret
 from charter.store import GENESIS_HASH, Store
+from charter.store.driverstatement import DriverStatement
 from charter.store.schema import events, ledger_head
 
 REDACTED = "ledger.redacted"
-# Built once: appends are the hottest write, and building statements costs.
-_INSERT_EVENTS = insert(events)
-_MOVE_HEAD = update(ledger_head).where(ledger_head.c.id == 1).values(
+# Built once and run on the driver: appends are in every write transaction.
+_EVENT_COLUMNS = ("seq", "id", "at", "kind", "actor", "subject", "payload",
+                  "payload_digest", "prev_hash", "hash")
+_INSERT_EVENTS = DriverStatement(insert(events), _EVENT_COLUMNS)
+_MOVE_HEAD = DriverStatement(update(ledger_head).where(
+    ledger_head.c.id == 1, ledger_head.c.seq == bindparam("old_seq"),
+    ledger_head.c.hash == bindparam("old_hash")).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"),
-    at=bindparam("new_at"))
+    at=bindparam("new_at")))
+"""Moves the head only from where the appended events were chained: a head that is
+elsewhere updates no row."""
 _MAX_LENGTHS = {"kind": 64, "actor": 128, "subject": 256}
 _HELD_HEAD = "charter.ledger.held_head"
 """Key, in a connection's info, of (its transaction, head seq, head hash)."""
@@ -83,6 +90,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class _Chained:
+    """Events chained from a head, and the rows that store them."""
+
+    events: list[Event]
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class EventDraft:
     """An event to append: the ledger fills in seq, id, time and hashes."""
 
@@ -129,23 +144,29 @@ class Ledger:
         self.store = store
         self.clock = clock
         self.secret = secret
+        self._last_head: tuple[int, str] | None = None
+        """The head as this process last moved it: where the next append starts, unless
+        another writer has moved it since (the head's update then finds no row)."""
 
     def hold_head(self, conn: Connection) -> None:
         """Take the ledger head for the rest of `conn`'s transaction. Commands that lock
         other rows take the head first: every append takes it, so this one order keeps
-        writers from deadlocking."""
-        self._held_head(conn)
+        writers from deadlocking. Where a write transaction excludes every other writer
+        from its start, there is no order to keep."""
+        if not self.store.dialect.one_writer and self._held(conn) is None:
+            self._lock_head(conn)
 
-    def _held_head(self, conn: Connection) -> tuple[int, str]:
-        """The head (seq, hash) in `conn`'s transaction: locked and read at the first
-        append (or `hold_head`), then known here as this transaction's appends move it
-        (nobody else can while it is held)."""
-        transaction = conn.get_transaction()
+    def _held(self, conn: Connection) -> tuple[int, str] | None:
+        """The head (seq, hash) if `conn`'s transaction holds it: known here as the
+        transaction's appends move it (nobody else can while it is held)."""
         held = conn.info.get(_HELD_HEAD)
-        if held is not None and held[0] is transaction:
+        if held is not None and held[0] is conn.get_transaction():
             return held[1], held[2]
+        return None
+
+    def _lock_head(self, conn: Connection) -> tuple[int, str]:
         head = self.store.dialect.lock_ledger_head(conn)
-        conn.info[_HELD_HEAD] = (transaction, head.seq, head.hash)
+        conn.info[_HELD_HEAD] = (conn.get_transaction(), head.seq, head.hash)
         return head.seq, head.hash
 
     def append(self, conn: Connection, kind: str, actor: str, subject: str,
@@ -154,14 +175,37 @@ class Ledger:
         return self.append_many(conn, [EventDraft(kind, actor, subject, payload)])[0]
 
     def append_many(self, conn: Connection, drafts: Sequence[EventDraft]) -> list[Event]:
-        """Append events in order in `conn`'s transaction, holding the head once."""
+        """Append events in order in `conn`'s transaction, holding the head once.
+
+        The first append of a transaction chains from the head this process last wrote
+        and moves the head only from there, which takes the head in the same statement;
+        when another writer has moved it since, the head is read (and taken) and the
+        events chained again from it."""
         if not drafts:
             return []
         for draft in drafts:
             _check_draft(draft)
-        seq, prev_hash = self._held_head(conn)
-        key = self.secret.get(create=seq == 0)
         at = format_time(self.clock.now())
+        held = self._held(conn)
+        start = held or self._last_head or self._lock_head(conn)
+        chained = self._chain(drafts, start, at)
+        if not self._move_head(conn, start, chained):
+            if held is not None:
+                raise LedgerError("the ledger head moved while this transaction held it")
+            start = self._lock_head(conn)
+            chained = self._chain(drafts, start, at)
+            if not self._move_head(conn, start, chained):
+                raise LedgerError("the ledger head moved while this transaction held it")
+        _INSERT_EVENTS.run_many(conn, chained.rows)
+        head = chained.events[-1].seq, chained.events[-1].hash
+        conn.info[_HELD_HEAD] = (conn.get_transaction(), *head)
+        self._last_head = head
+        return chained.events
+
+    def _chain(self, drafts: Sequence[EventDraft], start: tuple[int, str],
+               at: str) -> _Chained:
+        """The drafts as events chained from `start`, with their rows."""
+        seq, prev_hash = start
         appended, rows = [], []
         for draft in drafts:
             seq += 1
@@ -176,11 +220,17 @@ class Ledger:
             rows.append({**header, **chained, "payload": payload_text})
             appended.append(Event(payload=draft.payload, **header, **chained))
             prev_hash = event_hash
-        conn.execute(_INSERT_EVENTS, rows)
-        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash,
-                                  "new_mac": _sign(key, seq, prev_hash), "new_at": at})
-        conn.info[_HELD_HEAD] = (conn.get_transaction(), seq, prev_hash)
-        return appended
+        return _Chained(appended, rows)
+
+    def _move_head(self, conn: Connection, start: tuple[int, str],
+                   chained: _Chained) -> bool:
+        """Sign and write the head after `chained`, if it is still at `start`."""
+        last = chained.events[-1]
+        key = self.secret.get(create=start[0] == 0)
+        return _MOVE_HEAD.run(conn, {
+            "old_seq": start[0], "old_hash": start[1], "new_seq": last.seq,
+            "new_hash": last.hash, "new_mac": _sign(key, last.seq, last.hash),
+            "new_at": last.at}) == 1
 
     def redact(self, conn: Connection, seq: int, actor: str, reason: str) -> Event:
         """Erase event `seq`'s payload, keeping its digest; the erasure is an event."""

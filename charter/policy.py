@@ -21,6 +21,7 @@ from charter.canonical import digest
 from charter.cedarschema import entities, schema_text
 from charter.errors import InvalidInput
 from charter.org import Org
+from charter.policyslices import ActionSlices
 from charter.yamlsource import SourceProblem
 
 MAX_POLICY_CHARS = 1_000_000
@@ -113,6 +114,9 @@ class CompiledPolicies:
     statements: dict[str, PolicyStatement]
     digest: str
     files: dict[str, str]
+    slices: ActionSlices
+    """Per action, the policies that can apply to it: what a request is evaluated
+    against."""
     quorums: dict[str, int] = field(default_factory=dict)
     universal_forbids: frozenset[str] = frozenset()
     """Forbids that read nothing of the principal: one that denies a request denies it
@@ -186,8 +190,8 @@ def compile_policies(files: dict[str, str], schema: Any) -> CompiledPolicies:
                if statement.annotations.get("quorum", "").isdigit()}
     universal = frozenset(policy_id for policy_id, policy in static.items()
                           if _forbids_everyone(policy))
-    return CompiledPolicies(policy_set, statements, digest(files), dict(files), quorums,
-                            universal)
+    return CompiledPolicies(policy_set, statements, digest(files), dict(files),
+                            ActionSlices(static), quorums, universal)
 
 
 def _invalid(problems: list[SourceProblem]) -> PolicyInvalid:
@@ -340,16 +344,18 @@ class PolicyEngine:
 
     def evaluate(self, principals: Sequence[str], action: str, resource: dict[str, str],
                  context: dict[str, Any]) -> list[Any]:
-        """One Cedar answer per principal for the same action, resource and context."""
+        """One Cedar answer per principal for the same action, resource and context,
+        evaluated against the policies that can apply to `action`."""
         request = {"action": {"type": "Action", "id": action}, "resource": resource,
                    "context": context}
+        policy_set = self.policies.slices.for_action(action)
         if len(principals) == 1:
             return [cedarpy.is_authorized({**request, "principal": {
-                "type": "Member", "id": principals[0]}}, self.policies.policy_set,
-                self.entities, self.schema)]
+                "type": "Member", "id": principals[0]}}, policy_set, self.entities,
+                self.schema)]
         return list(cedarpy.is_authorized_batch(
             [{**request, "principal": {"type": "Member", "id": p}} for p in principals],
-            self.policies.policy_set, self.entities, self.schema))
+            policy_set, self.entities, self.schema))
 
     def annotation(self, policy_id: str, name: str) -> str | None:
         statement = self.policies.statements.get(policy_id)

@@ -38,6 +38,9 @@ _Query = TypeVar("_Query", bound=Select[Any])
 
 class Dialect(Protocol):
     name: str
+    one_writer: bool
+    """Whether a write transaction excludes every other writer from its start (so a
+    lock taken only to order writers is not needed)."""
 
     def engine_url(self, url: URL) -> URL: ...
 
@@ -87,6 +90,7 @@ class SQLiteDialect:
     """One writer at a time: every write transaction starts with BEGIN IMMEDIATE."""
 
     name = "sqlite"
+    one_writer = True
 
     def engine_url(self, url: URL) -> URL:
         return url
@@ -165,6 +169,7 @@ class PostgresDialect:
     """A connection pool; appenders queue on the ledger head's row lock."""
 
     name = "postgresql"
+    one_writer = False
     _MIGRATION_LOCK = 0x43484152  # "CHAR": a fixed advisory-lock key for migrations
 
     def engine_url(self, url: URL) -> URL:

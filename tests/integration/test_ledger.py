@@ -237,3 +237,37 @@ def test_concurrent_writers_leave_one_linear_chain(system: Charter):
     chain = system.events()
     assert [e.seq for e in chain] == list(range(1, writers * each + 1))
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
+
+
+def test_writers_that_know_an_old_head_chain_from_the_real_one(system: Charter, store,
+                                                                clock):
+    """Two nodes on one database: each starts an append from the head it last wrote,
+    finds the other has moved it, and chains from the real head instead."""
+    from charter.settings import Settings
+
+    other = Charter(store, Settings(secret=system.settings.secret), clock)
+    for n in range(6):
+        writer = system if n % 2 == 0 else other
+        with store.transaction() as conn:
+            writer.ledger.append_many(conn, [
+                EventDraft("test.happened", "tester", f"node:{n % 2}", {"n": n}),
+                EventDraft("test.happened", "tester", f"node:{n % 2}", {"n": n, "m": 1})])
+    chain = system.events()
+    assert [e.seq for e in chain] == list(range(1, 13))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
+    report = system.verify_ledger()
+    assert report.ok and report.head.seq == 12
+
+
+def test_an_append_after_a_rolled_back_one_chains_from_the_committed_head(
+        system: Charter):
+    fill(system, 2)
+    with pytest.raises(RuntimeError), system.store.transaction() as conn:
+        system.ledger.append_many(conn, [EventDraft("test.happened", "tester", "x",
+                                                    {"n": n}) for n in range(3)])
+        raise RuntimeError("the command failed after appending")
+    fill(system, 1)
+    chain = system.events()
+    assert [e.seq for e in chain] == [1, 2, 3]
+    assert chain[2].prev_hash == chain[1].hash
+    assert system.verify_ledger().ok

@@ -1,0 +1,79 @@
+"""A statement SQLAlchemy compiles once per dialect and the driver runs directly.
+
+Every write appends to the ledger, so its two statements (insert the events, move the
+head) run in every write transaction. For statements this small, SQLAlchemy's
+execution path (an execution context, its events, a result object) costs more than
+the database's own work. A `DriverStatement` keeps SQLAlchemy's compiled SQL (quoting,
+parameter style and order for the dialect) and runs it on the connection's DBAPI
+cursor, inside the same transaction.
+
+Only for statements whose values need no conversion on the way in (text and
+integers, as the ledger's columns are) and whose only result read is a row count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.sql.expression import ClauseElement
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    order: tuple[str, ...] | None
+    """Parameter names in order, for a dialect whose parameters are positional."""
+    fixed: dict[str, Any]
+    """Values the statement binds itself (its literals)."""
+
+    def arguments(self, params: Mapping[str, Any]) -> Any:
+        values = {**self.fixed, **params} if self.fixed else params
+        if self.order is None:
+            return values
+        return tuple(values[name] for name in self.order)
+
+
+class DriverStatement:
+    """`statement`, run with the driver's cursor in the caller's transaction."""
+
+    def __init__(self, statement: ClauseElement,
+                 columns: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.columns = list(columns) if columns is not None else None
+        """For an INSERT: the columns every row gives, in any order."""
+        self._compiled: dict[str, _Compiled] = {}
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute once; return the number of rows it changed."""
+        compiled = self._for(conn)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.arguments(params))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per row."""
+        compiled = self._for(conn)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
+        finally:
+            cursor.close()
+
+    def _for(self, conn: Connection) -> _Compiled:
+        dialect = conn.dialect
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.columns)
+            given = set(self.columns or ())
+            fixed = {name: value for name, value in compiled.params.items()
+                     if name not in given and value is not None}
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            found = _Compiled(compiled.string, order, fixed)
+            self._compiled[dialect.name] = found
+        return found
