@@ -29,6 +29,7 @@ from charter.clock import Clock
 from charter.errors import Conflict, Forbidden, NotFound
 from charter.ledger import Event, EventDraft, Ledger, format_time
 from charter.store.dialect import Dialect
+from charter.store.driverstatement import DriverStatement
 from charter.store.schema import lease_tokens, leases
 
 Mode = Literal["exclusive", "shared"]
@@ -52,10 +53,13 @@ _OF_MEMBER = select(leases).where(leases.c.member == bindparam("member")).order_
     leases.c.acquired_at, leases.c.id)
 _LAPSED = select(leases).where(leases.c.expires_at <= bindparam("now")).order_by(
     leases.c.expires_at, leases.c.id)
-_SET_TOKEN = update(lease_tokens).where(lease_tokens.c.resource == bindparam("key"))
-_FIRST_TOKEN = insert(lease_tokens)
-_INSERT = insert(leases)
-_DELETE = delete(leases).where(leases.c.id == bindparam("lease_id"))
+# Grants and releases are the hot path: their writes run on the driver.
+_SET_TOKEN = DriverStatement(update(lease_tokens).where(
+    lease_tokens.c.resource == bindparam("key")).values(token=bindparam("new_token")))
+_FIRST_TOKEN = DriverStatement(insert(lease_tokens), ("resource", "token"))
+_INSERT = DriverStatement(insert(leases), ("id", "resource", "member", "mode", "token",
+                                           "task_id", "acquired_at", "expires_at"))
+_DELETE = DriverStatement(delete(leases).where(leases.c.id == bindparam("lease_id")))
 _EXTEND = update(leases).where(leases.c.id == bindparam("lease_id"))
 
 
@@ -329,9 +333,9 @@ def _released_draft(lease: Lease, actor: str, reason: str) -> EventDraft:
 def project_acquired(conn: Connection, event: Event) -> None:
     p = event.payload or {}
     # The token row exists after the first grant on a resource: one UPDATE then.
-    if conn.execute(_SET_TOKEN, {"key": p["resource"], "token": p["token"]}).rowcount == 0:
-        conn.execute(_FIRST_TOKEN, {"resource": p["resource"], "token": p["token"]})
-    conn.execute(_INSERT, {
+    if _SET_TOKEN.run(conn, {"key": p["resource"], "new_token": p["token"]}) == 0:
+        _FIRST_TOKEN.run(conn, {"resource": p["resource"], "token": p["token"]})
+    _INSERT.run(conn, {
         "id": p["id"], "resource": p["resource"], "member": p["member"], "mode": p["mode"],
         "token": p["token"], "task_id": p["task_id"], "acquired_at": p["acquired_at"],
         "expires_at": p["expires_at"]})
@@ -344,7 +348,7 @@ def project_renewed(conn: Connection, event: Event) -> None:
 
 def project_ended(conn: Connection, event: Event) -> None:
     """A release or an expiry: the lease is gone; its token stays spent."""
-    conn.execute(_DELETE, {"lease_id": (event.payload or {})["id"]})
+    _DELETE.run(conn, {"lease_id": (event.payload or {})["id"]})
 
 
 PROJECTORS: dict[str, Callable[[Connection, Event], None]] = {

@@ -40,6 +40,10 @@ class Store:
         # SQLite's busy handler, which sleeps in steps of milliseconds.
         self._writer: AbstractContextManager[Any] = (
             threading.Lock() if dialect.name == "sqlite" else nullcontext())
+        # ... and, writing one at a time, they share one connection to an SQLite file
+        # instead of taking one from the pool for each transaction.
+        self._shares_writes = self.database_file is not None
+        self._writes: Connection | None = None
 
     @property
     def database_file(self) -> Path | None:
@@ -51,8 +55,16 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        with self._writer, self.engine.begin() as conn:
-            yield conn
+        if not self._shares_writes:
+            with self._writer, self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer:
+            shared = self._writes
+            if shared is None or shared.closed or shared.invalidated:
+                shared = self._writes = self.engine.connect()
+            with shared.begin():
+                yield shared
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -88,6 +100,10 @@ class Store:
         return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
 
     def close(self) -> None:
+        with self._writer:
+            if self._writes is not None:
+                self._writes.close()
+                self._writes = None
         self.engine.dispose()
 
 

@@ -100,6 +100,7 @@ class SQLiteDialect:
 
     def configure(self, engine: Engine, settings: Settings) -> None:
         busy_ms = int(settings.sqlite_busy_timeout * 1000)
+        wal_pages = int(settings.sqlite_wal_pages)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -110,6 +111,7 @@ class SQLiteDialect:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {wal_pages}")
             cursor.execute("PRAGMA foreign_keys = ON")
             # Deleted content (a forgotten memory, a redacted payload) is overwritten
             # with zeros instead of lingering in free space in the file.
@@ -119,7 +121,10 @@ class SQLiteDialect:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             read_only = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            # On the driver: every transaction starts here, and SQLAlchemy's execution
+            # path would cost more than the statement.
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     def lock_ledger_head(self, conn: Connection) -> Row[Any]:
         # BEGIN IMMEDIATE already holds the database's single write lock.

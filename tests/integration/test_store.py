@@ -51,6 +51,17 @@ def test_sqlite_uses_wal(tmp_path, settings):
     try:
         with store.reading() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    finally:
+        store.close()
+
+
+def test_the_sqlite_log_is_copied_back_at_the_size_set(tmp_path, settings):
+    small = settings.model_copy(update={"sqlite_wal_pages": 50})
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}", small)
+    try:
+        with store.reading() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 50
     finally:
         store.close()
 
@@ -59,3 +70,15 @@ def test_sqlite_uses_wal(tmp_path, settings):
 def test_unsupported_database_url_is_a_clear_error(url: str, settings):
     with pytest.raises(ConfigurationError, match="sqlite:///PATH or postgresql://"):
         open_store(url, settings)
+
+
+def test_writes_after_a_failed_one_commit(store: Store):
+    """Writers on SQLite share one connection: a transaction that fails leaves it ready
+    for the next."""
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute(ledger_head.update().values(at="2026-01-01T00:00:00.000000Z"))
+        raise RuntimeError("the command failed")
+    with store.transaction() as conn:
+        conn.execute(ledger_head.update().values(at="2026-02-01T00:00:00.000000Z"))
+    with store.reading() as conn:
+        assert conn.execute(select(ledger_head.c.at)).scalar() == "2026-02-01T00:00:00.000000Z"
