@@ -112,22 +112,25 @@ def timed(work: Callable[[], Any]) -> float:
 
 @contextmanager
 def counting_statements(engine: Engine) -> Iterator[list[str]]:
-    """Every statement SQLite runs for the block, BEGIN and COMMIT included, as SQLite
-    traces them (so statements sent to the driver directly are counted too)."""
+    """Every statement SQLite runs for the block, as SQLite traces them (so statements
+    sent to the driver directly are counted too), each transaction's BEGIN (seen as the
+    transaction begins) and COMMIT included."""
     seen: list[str] = []
     traced: list[Any] = []
 
-    def trace(dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.set_trace_callback(lambda sql: seen.append(sql.split()[0]))
-        traced.append(dbapi_connection)
+    def trace(conn: Any) -> None:
+        seen.append("BEGIN")
+        driver = conn.connection.driver_connection
+        driver.set_trace_callback(lambda sql: seen.append(sql.split()[0]))
+        traced.append(driver)
 
-    event.listen(engine, "checkout", trace)
+    event.listen(engine, "begin", trace)
     try:
         yield seen
     finally:
-        event.remove(engine, "checkout", trace)
-        for dbapi_connection in traced:
-            dbapi_connection.set_trace_callback(None)
+        event.remove(engine, "begin", trace)
+        for driver in traced:
+            driver.set_trace_callback(None)
 
 
 def measure_leases(count: int, *, rounds: int = 5, profile: bool = False) -> dict[str, Any]:

@@ -44,10 +44,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds an SQLite writer waits for the write lock."
     )
     sqlite_wal_pages: int = Field(
-        10_000, ge=1, le=1_000_000, description="Pages (4 KiB each) SQLite's write-ahead "
-        "log grows to before a commit copies it into the database file. A page written "
-        "many times between copies is copied once, so a larger log costs less writing; "
-        "the log file grows to about this size.")
+        20_000, ge=1, le=1_000_000, description="Pages SQLite's write-ahead log grows to "
+        "before a commit copies it into the database file (2 KiB each in a file Charter "
+        "created: about 40 MB). A page written many times between copies is copied once, "
+        "so a larger log costs less writing; the log file grows to about this size.")
     governance_refresh: float = Field(
         1.0, ge=0, description="Seconds a process reuses the org, policies and delegations "
         "it decides with before checking the database for changes made by other nodes.")

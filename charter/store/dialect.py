@@ -86,6 +86,13 @@ class Dialect(Protocol):
         ...
 
 
+SQLITE_PAGE_SIZE = 2048
+"""Bytes per page of a database file Charter creates. A commit writes every page it
+changed, whole, to the write-ahead log; Charter's rows are small (a ledger event, a
+task, a lease) and each write touches a row and a few index entries, so half SQLite's
+usual 4 KiB halves what most commits write, while a row still fits in a page."""
+
+
 class SQLiteDialect:
     """One writer at a time: every write transaction starts with BEGIN IMMEDIATE."""
 
@@ -108,6 +115,9 @@ class SQLiteDialect:
             # takes the write lock up front; we issue BEGIN ourselves (see _on_begin).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # Only a new, empty file takes it (before WAL mode); an existing one keeps
+            # the page size it was made with.
+            cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")

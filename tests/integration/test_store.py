@@ -51,7 +51,8 @@ def test_sqlite_uses_wal(tmp_path, settings):
     try:
         with store.reading() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 20_000
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 2048
     finally:
         store.close()
 
@@ -82,3 +83,20 @@ def test_writes_after_a_failed_one_commit(store: Store):
         conn.execute(ledger_head.update().values(at="2026-02-01T00:00:00.000000Z"))
     with store.reading() as conn:
         assert conn.execute(select(ledger_head.c.at)).scalar() == "2026-02-01T00:00:00.000000Z"
+
+
+def test_an_existing_sqlite_file_keeps_its_page_size(tmp_path, settings):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    made = sqlite3.connect(path)
+    made.execute("PRAGMA page_size = 4096")
+    made.execute("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
+    made.close()
+    store = open_store(f"sqlite:///{path}", settings)
+    try:
+        with store.reading() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            assert store.current_revision() == HEAD_REVISION
+    finally:
+        store.close()
