@@ -138,19 +138,20 @@ class Dispatcher:
                                      strategy=strategy)
 
     def dispatch(self, conn: Connection, ledger: Ledger, task: Task, now: datetime, *,
-                 strategy: str | None = None) -> Task:
+                 strategy: str | None = None, submitted_here: bool = False) -> Task:
         """Assign one queued task. With nobody eligible it goes to a person's queue (the
         requester if a person, else the nearest person above it), never silently
-        nowhere."""
+        nowhere. `submitted_here`: `task` was submitted in this transaction, so it is
+        known as it stands and nobody else can hold it."""
         started = time.time_ns()
-        moved = self._place(conn, ledger, task, now, strategy)
+        moved = self._place(conn, ledger, task, now, strategy, submitted_here)
         if moved.state != "queued":  # a task left waiting is tried again: no span each time
             tracing.task_step(conn, "charter.task.allocate", moved, member=moved.assignee,
                               start_ns=started, state=moved.state, reason=moved.reason)
         return moved
 
     def _place(self, conn: Connection, ledger: Ledger, task: Task, now: datetime,
-               strategy: str | None) -> Task:
+               strategy: str | None, submitted_here: bool) -> Task:
         seen = breakers.overlay(conn)
         held = tasks.loads(conn)
         candidates = self.candidates(conn, task, now, held, seen)
@@ -166,7 +167,8 @@ class Dispatcher:
         assigned = tasks.assign(conn, ledger, self.org, task.id, choice.member,
                                 actor="charter", strategy=choice.strategy,
                                 probability=choice.probability, explanation=explained,
-                                holds=held.get(choice.member, 0))
+                                holds=held.get(choice.member, 0),
+                                submitted=task if submitted_here else None)
         breakers.note_assigned(conn, ledger, self.org, seen, choice.member, task.id, now)
         return assigned
 

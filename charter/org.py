@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from charter.canonical import digest
-from charter.errors import OrgInvalid
+from charter.errors import NotFound, OrgInvalid
 from charter.orgrules import OrgParts, check_references, find_warnings
 from charter.types import ActionMap, Budget, Member, OrgSpec, ResourceMap, TaskType, Team
 from charter.yamlsource import LocatedDocument, SourceProblem, format_path, load_located
@@ -74,12 +74,10 @@ class Org:
         return cls(spec, source, Path(source).parent / spec.policies)
 
     def member(self, member_id: str) -> Member:
-        from charter.errors import NotFound
-
-        try:
-            return self.members[member_id]
-        except KeyError:
-            raise NotFound(f"no member `{member_id}` in org `{self.id}`") from None
+        found = self.members.get(member_id)
+        if found is None:
+            raise NotFound(f"no member `{member_id}` in org `{self.id}`")
+        return found
 
     def chain_of_command(self, member_id: str) -> list[str]:
         """The member's managers, nearest first."""

@@ -48,6 +48,13 @@ _LOAD = select(func.count()).select_from(tasks).where(
     tasks.c.assignee == bindparam("member"), tasks.c.state.in_(HELD_STATES))
 _LOADS = (select(tasks.c.assignee, func.count()).where(tasks.c.state.in_(HELD_STATES))
           .group_by(tasks.c.assignee))
+_NEXT_ASSIGNED = (select(tasks).where(tasks.c.assignee == bindparam("member"),
+                                      tasks.c.state == "assigned")
+                  .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None),
+                            tasks.c.deadline, tasks.c.created_at, tasks.c.id).limit(1))
+"""A member's most urgent assigned task: priority, then deadline, then age."""
+_NEXT_TO_CLAIM: dict[str, Any] = {}
+"""`_NEXT_ASSIGNED` as each dialect claims it (built once per dialect)."""
 
 
 @dataclass(frozen=True)
@@ -150,10 +157,13 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
 
 def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str, *,
            actor: str, strategy: str = "manual", probability: float = 1.0,
-           explanation: dict[str, Any] | None = None, holds: int | None = None) -> Task:
+           explanation: dict[str, Any] | None = None, holds: int | None = None,
+           submitted: Task | None = None) -> Task:
     """Give a queued task to a member (the allocator's choice, or by hand). `holds`: the
-    tasks the member holds, when this transaction has already counted them."""
-    task = get(conn, task_id, lock=True)
+    tasks the member holds, when this transaction has already counted them;
+    `submitted`: the task, when this transaction submitted it (else it is read here, its
+    row held until the transaction ends)."""
+    task = submitted if submitted is not None else get(conn, task_id, lock=True)
     if task.state != "queued":
         raise Conflict(f"task {task_id} is {task.state}; only a queued task is assigned")
     spec = org.member(member)
@@ -173,10 +183,11 @@ def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
                member: str) -> Claim | None:
     """Start the member's most urgent assigned task (priority, then deadline, then age);
     None when it has none. Concurrent claimers never take the same task."""
-    query = (select(tasks).where(tasks.c.assignee == member, tasks.c.state == "assigned")
-             .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None), tasks.c.deadline,
-                       tasks.c.created_at, tasks.c.id).limit(1))
-    row = conn.execute(ledger.store.dialect.claim_rows(query)).first()
+    dialect = ledger.store.dialect
+    query = _NEXT_TO_CLAIM.get(dialect.name)
+    if query is None:
+        query = _NEXT_TO_CLAIM[dialect.name] = dialect.claim_rows(_NEXT_ASSIGNED)
+    row = conn.execute(query, {"member": member}).first()
     if row is None:
         return None
     task = Task.from_row(row)

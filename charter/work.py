@@ -142,7 +142,8 @@ class WorkVerbs:
             span.set_attribute("charter.task.id", task.id)
             if dispatcher is None:
                 return task
-            return dispatcher.dispatch(conn, self.ledger, task, self.clock.now())
+            return dispatcher.dispatch(conn, self.ledger, task, self.clock.now(),
+                                       submitted_here=True)
 
     def assign_task(self, task_id: str, member: str, *, actor: str,
                     strategy: str = "manual") -> Task:

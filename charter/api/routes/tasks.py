@@ -24,6 +24,7 @@ from charter.api.fields import (
     Whole,
 )
 from charter.api.pages import Cursor, Limit, decode_cursor, page
+from charter.api.writes import run_write
 from charter.errors import Forbidden
 from charter.types import Identifier
 
@@ -92,11 +93,13 @@ class OutcomeRequest(Body):
 
 
 @router.post("/tasks", status_code=201, summary="Submit a task (you are its requester)")
-def submit_task(body: TaskRequest, caller: CallerDep, system: SystemDep) -> dict[str, Any]:
-    return system.submit_task(body.type, body.subject, body.payload,
-                              requester=caller.member, priority=body.priority,
-                              deadline=body.deadline, value=body.value,
-                              dispatch=body.dispatch).to_json()
+async def submit_task(body: TaskRequest, caller: CallerDep,
+                      system: SystemDep) -> dict[str, Any]:
+    task = await run_write(system, system.submit_task, body.type, body.subject,
+                           body.payload, requester=caller.member, priority=body.priority,
+                           deadline=body.deadline, value=body.value,
+                           dispatch=body.dispatch)
+    return task.to_json()
 
 
 @router.get("/tasks", summary="Tasks, oldest first (cursor pages)")
@@ -152,9 +155,9 @@ def dispatch(caller: AdminDep, system: SystemDep,
 
 @router.post("/claims", summary="Claim your most urgent assigned task",
              responses={204: {"description": "Nothing to claim"}})
-def claim_next(request: Request, caller: CallerDep, system: SystemDep) -> Any:
+async def claim_next(request: Request, caller: CallerDep, system: SystemDep) -> Any:
     started = time.perf_counter()
-    claim = system.claim_next(caller.member)
+    claim = await run_write(system, system.claim_next, caller.member)
     request.app.state.metrics.claim_seconds.observe(time.perf_counter() - started)
     if claim is None:
         return Response(status_code=204)
@@ -165,32 +168,36 @@ def claim_next(request: Request, caller: CallerDep, system: SystemDep) -> Any:
 
 
 @router.post("/tasks/{task_id}/heartbeat", summary="Extend your claim's lease")
-def heartbeat(task_id: TaskId, body: Fenced, caller: CallerDep,
-              system: SystemDep) -> dict[str, str]:
-    until = system.heartbeat(task_id, member=caller.member, fencing=body.fencing)
+async def heartbeat(task_id: TaskId, body: Fenced, caller: CallerDep,
+                    system: SystemDep) -> dict[str, str]:
+    until = await run_write(system, system.heartbeat, task_id, member=caller.member,
+                            fencing=body.fencing)
     return {"lease_until": until}
 
 
 @router.post("/tasks/{task_id}/complete", summary="Finish your attempt successfully")
-def complete_task(task_id: TaskId, body: Completion, caller: CallerDep,
-                  system: SystemDep) -> dict[str, Any]:
-    return system.complete_task(task_id, member=caller.member, fencing=body.fencing,
-                                result=body.result, cost=body.cost,
-                                duration_s=body.duration_s, quality=body.quality).to_json()
+async def complete_task(task_id: TaskId, body: Completion, caller: CallerDep,
+                        system: SystemDep) -> dict[str, Any]:
+    task = await run_write(system, system.complete_task, task_id, member=caller.member,
+                           fencing=body.fencing, result=body.result, cost=body.cost,
+                           duration_s=body.duration_s, quality=body.quality)
+    return task.to_json()
 
 
 @router.post("/tasks/{task_id}/fail", summary="Report your attempt failed")
-def fail_task(task_id: TaskId, body: Failure, caller: CallerDep,
-              system: SystemDep) -> dict[str, Any]:
-    return system.fail_task(task_id, member=caller.member, fencing=body.fencing,
-                            reason=body.reason, cost=body.cost).to_json()
+async def fail_task(task_id: TaskId, body: Failure, caller: CallerDep,
+                    system: SystemDep) -> dict[str, Any]:
+    task = await run_write(system, system.fail_task, task_id, member=caller.member,
+                           fencing=body.fencing, reason=body.reason, cost=body.cost)
+    return task.to_json()
 
 
 @router.post("/tasks/{task_id}/release", summary="Give your attempt back unfinished")
-def release_task(task_id: TaskId, body: Release, caller: CallerDep,
-                 system: SystemDep) -> dict[str, Any]:
-    return system.release_task(task_id, member=caller.member, fencing=body.fencing,
-                               reason=body.reason).to_json()
+async def release_task(task_id: TaskId, body: Release, caller: CallerDep,
+                       system: SystemDep) -> dict[str, Any]:
+    task = await run_write(system, system.release_task, task_id, member=caller.member,
+                           fencing=body.fencing, reason=body.reason)
+    return task.to_json()
 
 
 class ReviewRequest(Body):
