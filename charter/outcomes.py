@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select
 
@@ -19,6 +19,9 @@ from charter.ledger import Event, Ledger
 from charter.org import Org
 from charter.store.schema import outcomes, tasks
 from charter.types import AutonomyLevel
+
+if TYPE_CHECKING:
+    from charter.tasks import Task
 
 RECORDED = "outcome.recorded"
 _INSERT = insert(outcomes)
@@ -72,14 +75,16 @@ class Outcome:
 def record(conn: Connection, ledger: Ledger, org: Org, task_id: str, *, success: bool,
            reported_by: str, verified: bool = False, quality: float | None = None,
            cost: Decimal | float | str | None = None, duration_s: float | None = None,
-           member: str | None = None, breaker: bool = False) -> Outcome:
+           member: str | None = None, breaker: bool = False,
+           task: Task | None = None) -> Outcome:
     """Record what happened on a task (by default, for the member that last held it).
     `breaker`: this is the holder's own report as its attempt ends (completed or failed)
-    and counts toward the member's circuit breaker (`charter.breakers`)."""
+    and counts toward the member's circuit breaker (`charter.breakers`). `task`: the
+    task as this transaction has just written it, when the caller has it."""
     return record_and_review(conn, ledger, org, task_id, success=success,
                              reported_by=reported_by, verified=verified, quality=quality,
                              cost=cost, duration_s=duration_s, member=member,
-                             breaker=breaker)[0]
+                             breaker=breaker, task=task)[0]
 
 
 def record_and_review(conn: Connection, ledger: Ledger, org: Org, task_id: str, *,
@@ -87,10 +92,12 @@ def record_and_review(conn: Connection, ledger: Ledger, org: Org, task_id: str, 
                       quality: float | None = None,
                       cost: Decimal | float | str | None = None,
                       duration_s: float | None = None, member: str | None = None,
-                      breaker: bool = False) -> tuple[Outcome, AutonomyLevel | None]:
+                      breaker: bool = False,
+                      task: Task | None = None) -> tuple[Outcome, AutonomyLevel | None]:
     """`record`, and the member's new autonomy level when a verified outcome moved it
     (None when it did not)."""
-    row = conn.execute(_TASK_HOLDER, {"task_id": task_id}).first()
+    row = (task if task is not None and task.id == task_id
+           else conn.execute(_TASK_HOLDER, {"task_id": task_id}).first())
     if row is None:
         raise NotFound(f"no task {task_id}")
     who = member or row.assignee
@@ -111,17 +118,16 @@ def record_and_review(conn: Connection, ledger: Ledger, org: Org, task_id: str, 
             raise InvalidInput(f"cost {cost!r} is not a number") from None
         if not spent.is_finite() or spent < 0:
             raise InvalidInput("cost must be a non-negative number")
-    payload = {"id": str(uuid.uuid4()), "task": task_id, "member": who,
-               "engine_version": engine_version(org, who), "task_type": row.type,
-               "success": success, "quality": quality,
+    outcome_id, version, task_type = str(uuid.uuid4()), engine_version(org, who), str(row.type)
+    payload = {"id": outcome_id, "task": task_id, "member": who, "engine_version": version,
+               "task_type": task_type, "success": success, "quality": quality,
                "cost": None if spent is None else str(spent), "duration_s": duration_s,
                "verified": verified, **({"breaker": True} if breaker else {})}
     event = readmodel.record(conn, ledger, kind=RECORDED, actor=reported_by,
                              subject=f"task:{task_id}", payload=payload)
-    moved = autonomy.review(conn, ledger, org, who, row.type, payload["engine_version"]) \
-        if verified else None
-    return Outcome(payload["id"], task_id, who, payload["engine_version"], row.type, success,
-                   quality, spent, duration_s, verified, reported_by, event.at), moved
+    moved = autonomy.review(conn, ledger, org, who, task_type, version) if verified else None
+    return Outcome(outcome_id, task_id, who, version, task_type, success, quality, spent,
+                   duration_s, verified, reported_by, event.at), moved
 
 
 def listing(conn: Connection, *, member: str | None = None, task_type: str | None = None,

@@ -217,7 +217,8 @@ class WorkVerbs:
             outcome = outcomes.record(conn, self.ledger, org, task_id, success=True,
                                       reported_by=member, cost=cost, duration_s=duration_s,
                                       quality=quality, member=member,
-                                      breaker=breakers.rule_for(org, member) is not None)
+                                      breaker=breakers.rule_for(org, member) is not None,
+                                      task=done)
             breakers.after_attempt(conn, self.ledger, org, self.clock.now(), member=member,
                                    task_id=task_id, success=True)
             reviews.sample(conn, self.ledger, org, done, member, outcome.engine_version,
