@@ -55,6 +55,8 @@ class Dispatcher:
                                    lambda_time=lambda_time, rng=seed)
         self._permitted: set[tuple[str, str]] = set()
         self._denied: dict[tuple[str, str, str, str], str] = {}
+        self.versions = {m.id: engine_version(self.org, m.id) for m in self.org.spec.members}
+        """Each member's engine version, fixed for the org this dispatcher serves."""
 
     def observe(self, outcome: Outcome) -> None:
         """Learn from one outcome (verified ones weigh more)."""
@@ -88,7 +90,7 @@ class Dispatcher:
         seen = breakers.overlay(conn) if seen is None else seen
         found = []
         for member in self.org.spec.members:
-            version = engine_version(self.org, member.id)
+            version = self.versions[member.id]
             missing = [s for s in spec.skills if s not in member.skills]
             reason = ""
             if member.id in self.authority.suspended:
@@ -186,7 +188,7 @@ class Dispatcher:
         slots = {m.id: m.capacity - held.get(m.id, 0) for m in self.org.spec.members
                  if m.status == "active" and m.capacity > held.get(m.id, 0)}
         for member in list(slots):  # a half-open breaker lets one probe through
-            if seen.admission(self.org, member, engine_version(self.org, member), now).probe:
+            if seen.admission(self.org, member, self.versions[member], now).probe:
                 slots[member] = 1
         result = self.allocator.assign_batch(
             [task_spec(task) for task in waiting], slots,
