@@ -53,8 +53,6 @@ _NEXT_ASSIGNED = (select(tasks).where(tasks.c.assignee == bindparam("member"),
                   .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None),
                             tasks.c.deadline, tasks.c.created_at, tasks.c.id).limit(1))
 """A member's most urgent assigned task: priority, then deadline, then age."""
-_NEXT_TO_CLAIM: dict[str, Any] = {}
-"""`_NEXT_ASSIGNED` as each dialect claims it (built once per dialect)."""
 
 
 @dataclass(frozen=True)
@@ -183,11 +181,8 @@ def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
                member: str) -> Claim | None:
     """Start the member's most urgent assigned task (priority, then deadline, then age);
     None when it has none. Concurrent claimers never take the same task."""
-    dialect = ledger.store.dialect
-    query = _NEXT_TO_CLAIM.get(dialect.name)
-    if query is None:
-        query = _NEXT_TO_CLAIM[dialect.name] = dialect.claim_rows(_NEXT_ASSIGNED)
-    row = conn.execute(query, {"member": member}).first()
+    row = conn.execute(ledger.store.dialect.claim_rows(_NEXT_ASSIGNED),
+                       {"member": member}).first()
     if row is None:
         return None
     task = Task.from_row(row)

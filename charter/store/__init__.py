@@ -39,7 +39,7 @@ class Store:
         # SQLite has one writer: threads of this process queue here rather than in
         # SQLite's busy handler, which sleeps in steps of milliseconds.
         self._writer: AbstractContextManager[Any] = (
-            threading.Lock() if dialect.name == "sqlite" else nullcontext())
+            threading.Lock() if dialect.one_writer else nullcontext())
         # ... and, writing one at a time, they share one connection to an SQLite file
         # instead of taking one from the pool for each transaction.
         self._shares_writes = self.database_file is not None
