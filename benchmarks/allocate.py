@@ -27,8 +27,12 @@ The claims measured, each beside a baseline timed in the same run:
    opened the same way (so the same pragmas and BEGIN IMMEDIATE): the same five
    transactions per task done as bare SQLAlchemy inserts and updates of rows in the same
    `tasks` and `outcomes` tables; and `Ledger.append_many` of six events per task in those
-   five transactions (the events the path writes, without the read tables). Printed with
-   the time spent in each verb and a cProfile (top 15 by cumulative time) of the path.
+   five transactions (the events the path writes, without the read tables). And the
+   floor: the path's own statements for as many more tasks (untimed, recorded with their
+   transactions by `sqlfloor.record`), replayed on a copy of the database taken before
+   them through the bare sqlite3 module (`sqlfloor.replay`): what those statements cost
+   with no Python work around them. Printed with the time spent in each verb and a
+   cProfile (top 15 by cumulative time) of the path.
 
 Run:  python benchmarks/allocate.py [--samples N] [--batches N] [--tasks N] [--round N]
                                     [--profile-tasks N] [--seed S] [--profile] [--json]
@@ -54,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlfloor
 import yaml
 from scipy.optimize import linear_sum_assignment
 from sqlalchemy import func, insert, select, update
@@ -415,6 +420,7 @@ class PathReport:
     verified: bool
     bare_seconds: float
     ledger_seconds: float
+    floor: Floor
     setup_seconds: dict[str, float] = field(default_factory=dict)
     profile: str = ""
     profile_tasks: int = 0
@@ -431,6 +437,10 @@ class PathReport:
     @property
     def ledger_per_s(self) -> float:
         return self.tasks / self.ledger_seconds
+
+    @property
+    def floor_per_s(self) -> float:
+        return self.tasks / self.floor.seconds
 
     @property
     def holds(self) -> bool:
@@ -512,18 +522,41 @@ def measure_path(tasks: int, round_size: int, profile_tasks: int, seed: int) -> 
                                         .where(tasks_table.c.state == "done")).scalar_one())
             done -= warm.number
             verified = system.verify_ledger().ok
+            floor = sql_floor(system, directory / "floor.db", tasks, round_size,
+                              Worker(system, seed + 5), worker.number)
             text = ""
             if profile_tasks:
                 profiled = Worker(system, seed + 6)
-                profiled.number = worker.number
+                profiled.number = worker.number + tasks
                 text = _profile(lambda: profiled.run(profile_tasks, round_size))
         finally:
             system.close()
         bare_seconds = bare_path(directory / "bare.db", tasks)
         ledger_seconds = ledger_path(directory / "ledger.db", tasks)
         return PathReport(tasks, round_size, seconds, worker.steps, worker.calls, events, done,
-                          worker.to_people, verified, bare_seconds, ledger_seconds, setup,
-                          text, profile_tasks)
+                          worker.to_people, verified, bare_seconds, ledger_seconds, floor,
+                          setup, text, profile_tasks)
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The path's own SQL for as many more tasks, replayed on the bare sqlite3 driver."""
+
+    seconds: float
+    statements: int
+    transactions: int
+
+
+def sql_floor(system: Charter, copy: Path, count: int, round_size: int, worker: Worker,
+              number: int) -> Floor:
+    """Copy the database, record the statements of `count` more tasks through the path
+    (untimed), and time them replayed on the copy (`sqlfloor`)."""
+    sqlfloor.snapshot(system.store, copy)
+    worker.number = number
+    with sqlfloor.record(system.store) as recording:
+        worker.run(count, round_size)
+    seconds = sqlfloor.replay(recording, copy, Settings(secret="bench"))
+    return Floor(seconds, recording.statements, recording.transactions)
 
 
 def _store(path: Path) -> Store:
@@ -720,10 +753,18 @@ def table(report: Report) -> str:
          p.bare_per_s / p.per_s, f"≥ {p.target_per_s:,.0f}/s", p.holds)
     line("", "", "Ledger.append_many, same events/transactions", f"{p.ledger_per_s:,.0f}",
          p.ledger_per_s / p.per_s)
+    line("", "", "the path's own SQL on bare sqlite3", f"{p.floor_per_s:,.0f}",
+         p.floor_per_s / p.per_s)
     lines += [
         f"  {p.tasks:,} tasks in {p.seconds:.2f} s; {p.events:,} ledger events "
         f"({p.events / p.tasks:.1f} per task); done: {p.done:,} of {p.tasks:,}; to a "
         f"person's queue: {p.to_people:,}; verify_ledger().ok: {p.verified}",
+        f"  the path's own SQL: {p.floor.statements / p.tasks:.1f} statements in "
+        f"{p.floor.transactions / p.tasks:.2f} transactions per task, recorded over "
+        f"{p.tasks:,} more tasks and replayed on a copy of the database: "
+        f"{1000 * p.floor.seconds / p.tasks:.2f} ms per task with no Python work around "
+        f"them (the ceiling of any implementation issuing them); Charter's "
+        f"{1000 * p.seconds / p.tasks:.2f} ms",
         f"  {'verb':<42} {'calls':>7} {'seconds':>8} {'% of run':>9} {'ms per task':>12} "
         f"{'ms per call':>12}"]
     verbs = {"submit": "submit_task", "dispatch": "dispatch_queued (one call per round)",
@@ -767,7 +808,8 @@ def as_json(report: Report) -> str:
                   "urgency_classes": b.urgency_classes, "assigned": b.assigned,
                   "rows": rows(b.rows)},
         "path": {**path, "per_s": p.per_s, "bare_per_s": p.bare_per_s,
-                 "ledger_per_s": p.ledger_per_s, "holds": p.holds},
+                 "ledger_per_s": p.ledger_per_s, "floor_per_s": p.floor_per_s,
+                 "holds": p.holds},
         "load_average": report.load, "seconds": report.seconds,
         "profiles": {"choose": c.profile, "batch": b.profile, "path": p.profile},
     }, indent=2, ensure_ascii=False)

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select
 
 from charter import readmodel
 from charter.ledger import Event, Ledger
@@ -27,16 +27,23 @@ from charter.types import AUTONOMY_ORDER, AutonomyLevel
 
 PROMOTED = "autonomy.promoted"
 DEMOTED = "autonomy.demoted"
-# Built once: every verified outcome runs them.
-_VERIFIED_WINDOW = (
+_WINDOW = (
     select(outcomes.c.success)
     .where(outcomes.c.member == bindparam("member"),
            outcomes.c.task_type == bindparam("task_type"),
            outcomes.c.engine_version == bindparam("version"), outcomes.c.verified.is_(True))
-    .order_by(outcomes.c.at.desc(), outcomes.c.id.desc()).limit(bindparam("window")))
-_LEVEL = select(autonomy_levels.c.level).where(
-    autonomy_levels.c.member == bindparam("member"),
-    autonomy_levels.c.task_type == bindparam("task_type"))
+    .order_by(outcomes.c.at.desc(), outcomes.c.id.desc()).limit(bindparam("window"))
+    .subquery())
+_RECORD = select(
+    func.count().label("n"),
+    func.coalesce(func.sum(case((_WINDOW.c.success, 1), else_=0)), 0).label("successes"),
+    select(autonomy_levels.c.level).where(
+        autonomy_levels.c.member == bindparam("member"),
+        autonomy_levels.c.task_type == bindparam("task_type")).scalar_subquery()
+    .label("level")).select_from(_WINDOW)
+"""Built once, as every verified outcome reads it: the latest verified outcomes (n and
+successes) of a member's engine version on a task type, and its earned level (NULL while
+at its starting level)."""
 Z95 = 1.959963984540054
 
 
@@ -99,14 +106,14 @@ def review(conn: Connection, ledger: Ledger, org: Org, member: str, task_type: s
     if org.members[member].kind == "human":
         return None
     spec = org.task_types[task_type]
-    rows = conn.execute(_VERIFIED_WINDOW, {
+    record = conn.execute(_RECORD, {
         "member": member, "task_type": task_type, "version": engine_version,
-        "window": spec.autonomy_window}).all()
-    n = len(rows)
-    successes = sum(1 for row in rows if row.success)
+        "window": spec.autonomy_window}).one()
+    n, successes = int(record.n), int(record.successes)
     lower, upper = wilson_bounds(successes, n)
     evidence = Evidence(n, successes, lower, upper, spec.autonomy_threshold, engine_version)
-    level = level_of(org, current_levels_for(conn, member, task_type), member, task_type)
+    earned = {} if record.level is None else {(member, task_type): record.level}
+    level = level_of(org, earned, member, task_type)
     position = AUTONOMY_ORDER.index(level)
     ceiling = AUTONOMY_ORDER.index(spec.autonomy_ceiling)
     if n >= spec.autonomy_min_outcomes and lower >= spec.autonomy_threshold \
@@ -128,12 +135,6 @@ def _demotion_sample(min_outcomes: int) -> int:
     """Outcomes a demotion needs: fewer than a promotion (bad news acts sooner), but
     never one unlucky failure."""
     return max(5, min_outcomes // 4) if min_outcomes >= 5 else min_outcomes
-
-
-def current_levels_for(conn: Connection, member: str,
-                       task_type: str) -> dict[tuple[str, str], AutonomyLevel]:
-    row = conn.execute(_LEVEL, {"member": member, "task_type": task_type}).first()
-    return {} if row is None else {(member, task_type): row.level}
 
 
 def _change(conn: Connection, ledger: Ledger, kind: str, member: str, task_type: str,

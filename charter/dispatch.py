@@ -57,6 +57,7 @@ class Dispatcher:
         self._denied: dict[tuple[str, str, str, str], str] = {}
         self.versions = {m.id: engine_version(self.org, m.id) for m in self.org.spec.members}
         """Each member's engine version, fixed for the org this dispatcher serves."""
+        self._rosters: dict[str, list[tuple[str, str, int, str]]] = {}
 
     def observe(self, outcome: Outcome) -> None:
         """Learn from one outcome (verified ones weigh more)."""
@@ -85,30 +86,39 @@ class Dispatcher:
         """Every member, each eligible or with the rule that rules it out (`held`: the
         tasks each member holds, `seen`: the breakers, when the caller has read them
         already)."""
-        spec = self.org.task_types[task.type]
         held = tasks.loads(conn) if held is None else held
         seen = breakers.overlay(conn) if seen is None else seen
         found = []
-        for member in self.org.spec.members:
-            version = self.versions[member.id]
-            missing = [s for s in spec.skills if s not in member.skills]
-            reason = ""
-            if member.id in self.authority.suspended:
-                reason = "suspended"
-            elif member.status != "active":
-                reason = f"{member.status}"
-            elif missing:
-                reason = f"lacks skill {', '.join(missing)}"
-            elif member.id in task.excluded:
-                reason = "failed this task before"
-            elif not (let := seen.admission(self.org, member.id, version, now)).eligible:
-                reason = let.reason
-            elif held.get(member.id, 0) >= member.capacity:
-                reason = f"{BUSY} ({member.capacity})"
-            else:
-                reason = self._policy_refusal(member.id, task, now)
-            found.append(Candidate(member.id, version, not reason, reason))
+        for member, version, capacity, fixed in self._roster(task.type):
+            reason = ("suspended" if member in self.authority.suspended else fixed
+                      or self._refusal(task, member, version, capacity, now, held, seen))
+            found.append(Candidate(member, version, not reason, reason))
         return found
+
+    def _refusal(self, task: Task, member: str, version: str, capacity: int, now: datetime,
+                 held: dict[str, int], seen: breakers.Overlay) -> str:
+        """Why a member the org file allows is ruled out of `task` now, or ""."""
+        if member in task.excluded:
+            return "failed this task before"
+        if not (let := seen.admission(self.org, member, version, now)).eligible:
+            return let.reason
+        if held.get(member, 0) >= capacity:
+            return f"{BUSY} ({capacity})"
+        return self._policy_refusal(member, task, now)
+
+    def _roster(self, task_type: str) -> list[tuple[str, str, int, str]]:
+        """Every member for tasks of `task_type`: (id, engine version, capacity, and why
+        the org file alone rules it out, or "")."""
+        roster = self._rosters.get(task_type)
+        if roster is None:
+            skills = self.org.task_types[task_type].skills
+            roster = self._rosters[task_type] = []
+            for member in self.org.spec.members:
+                missing = [s for s in skills if s not in member.skills]
+                fixed = (member.status if member.status != "active"
+                         else f"lacks skill {', '.join(missing)}" if missing else "")
+                roster.append((member.id, self.versions[member.id], member.capacity, fixed))
+        return roster
 
     def _policy_refusal(self, member: str, task: Task, now: datetime) -> str:
         """Why the policy keeps `member` from `task`, or "" when it permits or can
@@ -140,20 +150,20 @@ class Dispatcher:
                                      strategy=strategy)
 
     def dispatch(self, conn: Connection, ledger: Ledger, task: Task, now: datetime, *,
-                 strategy: str | None = None, submitted_here: bool = False) -> Task:
+                 strategy: str | None = None, held_here: bool = False) -> Task:
         """Assign one queued task. With nobody eligible it goes to a person's queue (the
         requester if a person, else the nearest person above it), never silently
-        nowhere. `submitted_here`: `task` was submitted in this transaction, so it is
-        known as it stands and nobody else can hold it."""
+        nowhere. `held_here`: this transaction submitted `task` or holds its row, so it
+        is known as it stands and nobody else can change it."""
         started = time.time_ns()
-        moved = self._place(conn, ledger, task, now, strategy, submitted_here)
+        moved = self._place(conn, ledger, task, now, strategy, held_here)
         if moved.state != "queued":  # a task left waiting is tried again: no span each time
             tracing.task_step(conn, "charter.task.allocate", moved, member=moved.assignee,
                               start_ns=started, state=moved.state, reason=moved.reason)
         return moved
 
     def _place(self, conn: Connection, ledger: Ledger, task: Task, now: datetime,
-               strategy: str | None, submitted_here: bool) -> Task:
+               strategy: str | None, held_here: bool) -> Task:
         seen = breakers.overlay(conn)
         held = tasks.loads(conn)
         candidates = self.candidates(conn, task, now, held, seen)
@@ -170,16 +180,16 @@ class Dispatcher:
                                 actor="charter", strategy=choice.strategy,
                                 probability=choice.probability, explanation=explained,
                                 holds=held.get(choice.member, 0),
-                                submitted=task if submitted_here else None)
+                                current=task if held_here else None)
         breakers.note_assigned(conn, ledger, self.org, seen, choice.member, task.id, now)
         return assigned
 
-
     def dispatch_batch(self, conn: Connection, ledger: Ledger, waiting: Sequence[Task],
                        now: datetime, *, strategy: str | None = None) -> list[Task]:
-        """Assign many queued tasks at once over the members' free slots, maximising the
-        total (`linear_sum_assignment`) after priority and deadline; tasks nobody is
-        eligible for go to a person's queue; the rest wait for free slots."""
+        """Assign many queued tasks, whose rows this transaction holds, at once over the
+        members' free slots, maximising the total (`linear_sum_assignment`) after
+        priority and deadline; tasks nobody is eligible for go to a person's queue; the
+        rest wait for free slots."""
         started = time.time_ns()
         by_id = {task.id: task for task in waiting}
         held = tasks.loads(conn)
@@ -194,7 +204,7 @@ class Dispatcher:
             [task_spec(task) for task in waiting], slots,
             lambda spec: slates[spec.id], strategy=strategy)
         chosen = strategy or self.allocator.default_strategy
-        moved = []
+        wanted = []
         for placed in result.assignments:
             explained: dict[str, Any] = {
                 "text": (f"task {placed.task.id} → {placed.member} in a batch of "
@@ -202,23 +212,21 @@ class Dispatcher:
                          f"(linear_sum_assignment, strategy `{chosen}`): "
                          f"{placed.terms.describe()}"),
                 "method": "batch", "version": placed.version,
-                "runners_up": [{"member": c.member, "reason": c.reason}
-                               for c in slates[placed.task.id]
-                               if c.member != placed.member]}
+                **_batch_runners_up(slates[placed.task.id], placed.member)}
             if self.org.task_types[placed.task.task_type].evaluation is not None:
                 explained["text"] += "\n  " + self.self_reports(placed.member,
                                                                  placed.task.task_type)
-            assigned = tasks.assign(conn, ledger, self.org, placed.task.id, placed.member,
-                                    actor="charter", strategy=chosen,
-                                    probability=placed.probability, explanation=explained,
-                                    holds=held.get(placed.member, 0))
+            wanted.append(tasks.Assignment(by_id[placed.task.id], placed.member, chosen,
+                                           placed.probability, explained,
+                                           held.get(placed.member, 0)))
             held[placed.member] = held.get(placed.member, 0) + 1
-            breakers.note_assigned(conn, ledger, self.org, seen, placed.member,
-                                   placed.task.id, now)
-            tracing.task_step(conn, "charter.task.allocate", assigned, member=placed.member,
+        moved = tasks.assign_all(conn, ledger, self.org, wanted, actor="charter")
+        for assigned in moved:
+            member = assigned.assignee or ""
+            breakers.note_assigned(conn, ledger, self.org, seen, member, assigned.id, now)
+            tracing.task_step(conn, "charter.task.allocate", assigned, member=member,
                               start_ns=started, state=assigned.state, reason=assigned.reason,
                               batch=len(waiting))
-            moved.append(assigned)
         for spec in result.unassigned:
             if not any(c.eligible for c in slates[spec.id]) and not _only_busy(
                     slates[spec.id]):
@@ -262,6 +270,21 @@ def explanation(choice: Choice) -> dict[str, Any]:
             "runners_up": [{"member": r.member, "version": r.version, "reason": r.reason,
                             "probability": r.probability, "terms": terms(r.terms)}
                            for r in choice.runners_up]}
+
+
+def _batch_runners_up(slate: Sequence[Candidate], chosen: str) -> dict[str, Any]:
+    """Who else a batch could have given the task to (`runners_up`, each with an empty
+    reason) and who it could not, grouped by why (`ruled_out`: reason → members)."""
+    eligible: list[dict[str, str]] = []
+    ruled_out: dict[str, list[str]] = {}
+    for candidate in slate:
+        if candidate.member == chosen:
+            continue
+        if candidate.eligible:
+            eligible.append({"member": candidate.member, "reason": ""})
+        else:
+            ruled_out.setdefault(candidate.reason, []).append(candidate.member)
+    return {"runners_up": eligible, "ruled_out": ruled_out}
 
 
 def _only_busy(candidates: Sequence[Candidate]) -> bool:

@@ -320,7 +320,7 @@ def _units(org: Org, payload: dict[str, Any]) -> list[tuple[str, str]]:
     for runner in explained.get("runners_up") or []:
         member = runner.get("member")
         # A single choice keeps utility terms for its eligible runners-up; a batch lists
-        # every member, the eligible ones without a reason.
+        # its eligible ones without a reason (and, before `ruled_out`, every member).
         eligible = runner.get("reason") == "" if batch else runner.get("terms") is not None
         if eligible and member in org.members and member not in found:
             found[member] = runner.get("version") or engine_version(org, member)

@@ -17,6 +17,7 @@ from charter.canonical import digest
 from charter.errors import InvalidInput, NotFound
 from charter.ledger import Event, Ledger
 from charter.org import Org
+from charter.store.driverstatement import DriverStatement
 from charter.store.schema import outcomes, tasks
 from charter.types import AutonomyLevel
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from charter.tasks import Task
 
 RECORDED = "outcome.recorded"
-_INSERT = insert(outcomes)
+_INSERT = DriverStatement(insert(outcomes), [column.key for column in outcomes.c])
 _TASK_HOLDER = select(tasks.c.type, tasks.c.assignee).where(tasks.c.id == bindparam("task_id"))
 
 
@@ -146,5 +147,5 @@ def project_recorded(conn: Connection, event: Event) -> None:
                       p["success"], p["quality"],
                       None if p["cost"] is None else Decimal(p["cost"]), p["duration_s"],
                       p["verified"], event.actor, event.at)
-    conn.execute(_INSERT, outcome.__dict__)
+    _INSERT.run(conn, outcome.__dict__)
     outcometallies.count(conn, outcome)

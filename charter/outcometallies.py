@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 
+from charter.store.driverstatement import DriverStatement
 from charter.store.schema import outcome_tallies, outcomes
 
 if TYPE_CHECKING:
@@ -32,12 +33,12 @@ _KEY = ((outcome_tallies.c.member == bindparam("t_member"))
         & (outcome_tallies.c.hour == bindparam("t_hour")))
 FIGURES = ("n", "successes", "verified", "cost_total", "costed", "duration_total", "timed")
 """The columns an outcome adds to (or takes from) its hour's tally."""
-_SHIFT = update(outcome_tallies).where(_KEY).values(
+_SHIFT = DriverStatement(update(outcome_tallies).where(_KEY).values(
     first_at=case((bindparam("t_at") < outcome_tallies.c.first_at, bindparam("t_at")),
                   else_=outcome_tallies.c.first_at),
     **{name: outcome_tallies.c[name] + bindparam(f"d_{name}", type_=outcome_tallies.c[name].type)
-       for name in FIGURES})
-_ADD = insert(outcome_tallies)
+       for name in FIGURES}))
+_ADD = DriverStatement(insert(outcome_tallies), [column.key for column in outcome_tallies.c])
 _COUNTED = (select(outcomes.c.id, outcomes.c.member, outcomes.c.engine_version,
                    outcomes.c.task_type, outcomes.c.success, outcomes.c.verified,
                    outcomes.c.cost, outcomes.c.duration_s, outcomes.c.at)
@@ -71,12 +72,12 @@ def _shift(conn: Connection, row: Any, sign: int) -> None:
         "costed": 0 if row.cost is None else sign,
         "duration_total": 0.0 if row.duration_s is None else sign * float(row.duration_s),
         "timed": 0 if row.duration_s is None else sign}
-    shifted = conn.execute(_SHIFT, {
+    shifted = _SHIFT.run(conn, {
         "t_member": key["member"], "t_version": key["engine_version"],
         "t_type": key["task_type"], "t_hour": key["hour"], "t_at": at,
         **{f"d_{name}": value for name, value in figures.items()}})
-    if not shifted.rowcount:
-        conn.execute(_ADD, {**key, "first_at": at, **figures})
+    if not shifted:
+        _ADD.run(conn, {**key, "first_at": at, **figures})
 
 
 def summed(conn: Connection, member: str, width: int) -> list[Any]:

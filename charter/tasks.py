@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -24,14 +25,16 @@ from charter import readmodel
 from charter.canonical import canonical_json, json_safe
 from charter.clock import Clock
 from charter.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
-from charter.ledger import Event, Ledger, format_time
+from charter.ledger import Event, EventDraft, Ledger, format_time
 from charter.org import Org
+from charter.store.driverstatement import DriverStatement
 from charter.store.schema import tasks
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
 
     from charter.handoff import HandoffPacket
+    from charter.store.dialect import Dialect
 
 OPEN_STATES = ("queued", "assigned", "running", "awaiting_approval")
 HELD_STATES = ("assigned", "running", "awaiting_approval")
@@ -43,7 +46,9 @@ MAX_PAYLOAD_BYTES = 1_000_000
 _GET = select(tasks).where(tasks.c.id == bindparam("task_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 _UPDATE = update(tasks).where(tasks.c.id == bindparam("task_id"))
-_INSERT = insert(tasks)
+_CHANGES: dict[tuple[str, ...], DriverStatement] = {}
+"""`_UPDATE` setting each set of columns a task event has set so far."""
+_INSERT = DriverStatement(insert(tasks), [column.key for column in tasks.c])
 _LOAD = select(func.count()).select_from(tasks).where(
     tasks.c.assignee == bindparam("member"), tasks.c.state.in_(HELD_STATES))
 _LOADS = (select(tasks.c.assignee, func.count()).where(tasks.c.state.in_(HELD_STATES))
@@ -53,6 +58,10 @@ _NEXT_ASSIGNED = (select(tasks).where(tasks.c.assignee == bindparam("member"),
                   .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None),
                             tasks.c.deadline, tasks.c.created_at, tasks.c.id).limit(1))
 """A member's most urgent assigned task: priority, then deadline, then age."""
+_QUEUED = (select(tasks).where(tasks.c.state == "queued")
+           .order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
+           .limit(bindparam("limit")))
+"""The queue, the most urgent first by priority and age (`ix_tasks_state_priority`)."""
 
 
 @dataclass(frozen=True)
@@ -156,25 +165,54 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
 def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str, *,
            actor: str, strategy: str = "manual", probability: float = 1.0,
            explanation: dict[str, Any] | None = None, holds: int | None = None,
-           submitted: Task | None = None) -> Task:
+           current: Task | None = None) -> Task:
     """Give a queued task to a member (the allocator's choice, or by hand). `holds`: the
-    tasks the member holds, when this transaction has already counted them;
-    `submitted`: the task, when this transaction submitted it (else it is read here, its
-    row held until the transaction ends)."""
-    task = submitted if submitted is not None else get(conn, task_id, lock=True)
-    if task.state != "queued":
-        raise Conflict(f"task {task_id} is {task.state}; only a queued task is assigned")
-    spec = org.member(member)
-    if spec.status != "active":
-        raise Conflict(f"{member} is {spec.status}")
-    if (load(conn, member) if holds is None else holds) >= spec.capacity:
-        raise Conflict(f"{member} is at capacity ({spec.capacity})")
-    event = record_event(conn, ledger, "task.assigned", actor, task_id, {
-        "member": member, "strategy": strategy, "probability": probability,
-        "explanation": explanation or {},
-        "set": {"state": "assigned", "assignee": member,
-                "reason": f"assigned to {member} ({strategy})"}})
+    tasks the member holds, when this transaction has already counted them; `current`:
+    the task, when this transaction submitted it or holds its row (else it is read here,
+    its row held until the transaction ends)."""
+    task = current if current is not None else get(conn, task_id, lock=True)
+    wanted = Assignment(task, member, strategy, probability, explanation or {},
+                        load(conn, member) if holds is None else holds)
+    (event,) = readmodel.record_drafts(conn, ledger, [wanted.draft(org, actor)])
     return _applied(task, event)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A queued task this transaction holds, to go to `member`."""
+
+    task: Task
+    member: str
+    strategy: str
+    probability: float
+    explanation: dict[str, Any]
+    holds: int
+    """The tasks the member holds before this one."""
+
+    def draft(self, org: Org, actor: str) -> EventDraft:
+        """The assignment's event; refused when the task or the member cannot take it."""
+        task, member = self.task, self.member
+        if task.state != "queued":
+            raise Conflict(f"task {task.id} is {task.state}; only a queued task is assigned")
+        spec = org.member(member)
+        if spec.status != "active":
+            raise Conflict(f"{member} is {spec.status}")
+        if self.holds >= spec.capacity:
+            raise Conflict(f"{member} is at capacity ({spec.capacity})")
+        return EventDraft("task.assigned", actor, f"task:{task.id}", {
+            "task": task.id, "member": member, "strategy": self.strategy,
+            "probability": self.probability, "explanation": self.explanation,
+            "set": {"state": "assigned", "assignee": member,
+                    "reason": f"assigned to {member} ({self.strategy})"}})
+
+
+def assign_all(conn: Connection, ledger: Ledger, org: Org,
+               assignments: Sequence[Assignment], *, actor: str) -> list[Task]:
+    """Make many assignments at once: one append to the ledger; all or none."""
+    drafts = [wanted.draft(org, actor) for wanted in assignments]
+    events = readmodel.record_drafts(conn, ledger, drafts)
+    return [_applied(wanted.task, event)
+            for wanted, event in zip(assignments, events, strict=True)]
 
 
 def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
@@ -260,6 +298,17 @@ def get(conn: Connection, task_id: str, *, lock: bool = False) -> Task:
     return Task.from_row(row)
 
 
+def waiting(conn: Connection, dialect: Dialect, limit: int) -> list[Task]:
+    """Up to `limit` queued tasks, most urgent first (priority, then deadline, then age),
+    their rows held until the transaction ends. With concurrent writers, tasks another
+    transaction holds (another dispatch's) are skipped."""
+    found = [Task.from_row(row)
+             for row in conn.execute(dialect.claim_rows(_QUEUED), {"limit": limit})]
+    found.sort(key=lambda t: (-t.priority, t.deadline is None, t.deadline or "",
+                              t.created_at))
+    return found
+
+
 def listing(conn: Connection, *, state: str | None = None, assignee: str | None = None,
             task_type: str | None = None, limit: int = 100) -> list[Task]:
     query = select(tasks).order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
@@ -336,7 +385,7 @@ def record_event(conn: Connection, ledger: Ledger, kind: str, actor: str, task_i
 
 
 def project_submitted(conn: Connection, event: Event) -> None:
-    conn.execute(_INSERT, _submitted_row(event))
+    _INSERT.run(conn, _submitted_row(event))
 
 
 def _submitted_row(event: Event) -> dict[str, Any]:
@@ -356,9 +405,15 @@ def _submitted_row(event: Event) -> dict[str, Any]:
 def project_change(conn: Connection, event: Event) -> None:
     """Every other task event carries the columns it sets."""
     p = event.payload or {}
-    changes = p.get("set")
+    changes = {name: value for name, value in (p.get("set") or {}).items()
+               if name in tasks.c}
     if changes:
-        conn.execute(_UPDATE, {**changes, "updated_at": event.at, "task_id": p["task"]})
+        changes["updated_at"] = event.at
+        columns = tuple(changes)
+        statement = _CHANGES.get(columns)
+        if statement is None:  # the columns are text and integers, as DriverStatement asks
+            statement = _CHANGES[columns] = DriverStatement(_UPDATE, columns)
+        statement.run(conn, {**changes, "task_id": p["task"]})
 
 
 TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.completed",

@@ -75,22 +75,16 @@ class WorkVerbs:
     def dispatch_queued(self, *, strategy: str | None = None, limit: int = 1000) -> list[Task]:
         """Assign queued tasks, most urgent first; returns the tasks assigned."""
         dispatcher = self.dispatcher()
-        with self.store.reading() as conn:
-            waiting = tasks.listing(conn, state="queued", limit=limit)
-        waiting.sort(key=lambda t: (-t.priority, t.deadline is None, t.deadline or "",
-                                    t.created_at))
         assigned = []
         # One round is one command: one transaction, so later picks see earlier loads.
         with self.store.transaction() as conn:
+            waiting = tasks.waiting(conn, self.store.dialect, limit)
             if len(waiting) >= self.settings.batch_dispatch_at:
                 return dispatcher.dispatch_batch(conn, self.ledger, waiting, self.clock.now(),
                                                  strategy=strategy)
             for task in waiting:
-                current = tasks.get(conn, task.id, lock=True)
-                if current.state != "queued":
-                    continue
-                moved = dispatcher.dispatch(conn, self.ledger, current, self.clock.now(),
-                                            strategy=strategy)
+                moved = dispatcher.dispatch(conn, self.ledger, task, self.clock.now(),
+                                            strategy=strategy, held_here=True)
                 if moved.state == "assigned":
                     assigned.append(moved)
         return assigned
@@ -143,7 +137,7 @@ class WorkVerbs:
             if dispatcher is None:
                 return task
             return dispatcher.dispatch(conn, self.ledger, task, self.clock.now(),
-                                       submitted_here=True)
+                                       held_here=True)
 
     def assign_task(self, task_id: str, member: str, *, actor: str,
                     strategy: str = "manual") -> Task:

@@ -130,6 +130,10 @@ def _assigned(entry: Entry, p: dict[str, Any]) -> Entry:
     for candidate in candidates:
         if candidate.terms is None and candidate.reason and not candidate.picked:
             kept_out.setdefault(candidate.reason, []).append(candidate.member)
+    grouped = explained.get("ruled_out")  # a batch groups those it could not choose
+    for why, who in (grouped.items() if isinstance(grouped, dict) else ()):
+        if isinstance(who, list):
+            kept_out.setdefault(str(why), []).extend(map(str, who))
     return replace(entry, summary=f"assigned to {member} {how}",
                    explanation=explained or None,
                    candidates=tuple(c for c in candidates

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from charter.system import Charter
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from charter import Settings
+from charter.system import Charter, open_charter
+from charter.web.timeline import entry_for
 from tests.integration.reviews import review_work
 
 V = "Vendor::globex"
@@ -107,6 +116,18 @@ def test_many_waiting_tasks_are_assigned_together_most_urgent_first(acme: Charte
     event = acme.events(kind="task.assigned")[0]
     assert event.payload and "batch" in event.payload["explanation"]["text"]
     assert 0 < event.payload["probability"] <= 1
+    # The other eligible members, and the rest grouped by why they were ruled out.
+    explained = event.payload["explanation"]
+    runners = {r["member"] for r in explained["runners_up"]}
+    assert runners and all(r["reason"] == "" for r in explained["runners_up"])
+    assert runners <= {m.id for m in able}
+    ruled_out = explained["ruled_out"]
+    assert any(reason.startswith("lacks skill") for reason in ruled_out)
+    assert runners | {m for who in ruled_out.values() for m in who} | {
+        event.payload["member"]} == set(org.members)
+    shown = entry_for(event)
+    assert {c.member for c in shown.candidates} == runners | {event.payload["member"]}
+    assert dict(shown.ineligible) == {why: tuple(who) for why, who in ruled_out.items()}
 
 
 def test_a_task_waits_while_the_able_are_busy(acme: Charter):
@@ -116,3 +137,50 @@ def test_a_task_waits_while_the_able_are_busy(acme: Charter):
     assert len(assigned) == 12
     (waiting,) = [t for t in made if acme.task(t.id).state == "queued"]
     assert "at capacity" in acme.explain_task(waiting.id)
+
+
+POOL = """\
+org: {id: pool, name: Dispatch pool}
+departments: {ops: Operations}
+skills: {work: Work}
+resources: {Item: {description: A thing to work on}}
+actions: {work.do: {description: Do work, resources: [Item]}}
+members:
+  - {id: boss, kind: human, department: ops}
+  - {id: worker, kind: ai, department: ops, reports_to: boss, skills: {work: 0.9},
+     capacity: 1000}
+  - {id: helper, kind: ai, department: ops, reports_to: boss, skills: {work: 0.8},
+     capacity: 1000}
+task_types:
+  - {id: job, action: work.do, skills: [work], value: 1, timeout: 1h, lease: 10m}
+"""
+
+
+@pytest.mark.parametrize("waiting", [5, 60])  # one by one, and as a batch
+def test_two_dispatches_at_once_assign_each_task_once(db_url: str, tmp_path: Path,
+                                                      waiting: int):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "work.cedar").write_text(
+        'permit (principal, action, resource);\n', encoding="utf-8")
+    (tmp_path / "charter.yaml").write_text(POOL, encoding="utf-8")
+    settings = Settings(secret="dispatch", batch_dispatch_at=20)
+    with open_charter(db_url, tmp_path / "charter.yaml", settings=settings) as system:
+        made = {system.submit_task("job", "Item::1", requester="boss").id
+                for _ in range(waiting)}
+    start = threading.Barrier(2)
+
+    def dispatch() -> list[str]:
+        with open_charter(db_url, settings=settings) as node:
+            node.dispatcher()  # built before the race, so both dispatch at once
+            start.wait()
+            return [task.id for task in node.dispatch_queued()]
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: dispatch(), range(2))
+    assert not set(first) & set(second)
+    assert set(first) | set(second) == made
+    with open_charter(db_url, settings=settings) as system:
+        assigned = Counter(e.payload["task"] for e in system.events(kind="task.assigned")
+                           if e.payload)
+        assert set(assigned) == made and set(assigned.values()) == {1}
+        assert system.verify_ledger().ok

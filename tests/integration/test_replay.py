@@ -19,7 +19,7 @@ from charter.cli import app
 from charter.cli_replay import parse_moment
 from charter.decisions import Decision
 from charter.errors import InvalidInput
-from charter.offpolicy import replay_strategy
+from charter.offpolicy import _units, replay_strategy
 from charter.policy import PolicyEngine, PolicyInvalid, read_policy_files
 from charter.replay import REPLAYED, replay_policies
 from charter.system import Charter
@@ -339,3 +339,22 @@ def test_a_strategy_replay_needs_outcomes_and_a_known_strategy(acme: Charter,
                                      "--db", db_url])
     assert table.exit_code == 0, table.output
     assert "doubly robust" in table.output and "recorded choices" in table.output
+
+
+def test_a_batch_choice_is_replayed_over_the_members_it_could_have_chosen(acme: Charter):
+    for _ in range(acme.settings.batch_dispatch_at):
+        acme.submit_task("ticket_triage", "Customer::5", requester="ben.kowalski")
+    acme.dispatch_queued()
+    event = acme.events(kind="task.assigned")[0]
+    payload = event.payload or {}
+    explained = payload["explanation"]
+    assert explained["method"] == "batch"
+    units = dict(_units(acme.org, payload))
+    assert set(units) == {payload["member"]} | {r["member"] for r in explained["runners_up"]}
+    # A batch recorded before `ruled_out` listed every member, eligible ones with no reason.
+    everyone = [*explained["runners_up"],
+                *({"member": m, "reason": why}
+                  for why, who in explained["ruled_out"].items() for m in who)]
+    older = {**payload, "explanation": {key: value for key, value in explained.items()
+                                        if key != "ruled_out"} | {"runners_up": everyone}}
+    assert dict(_units(acme.org, older)) == units
