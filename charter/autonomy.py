@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, case, delete, func, insert, select
 from charter import readmodel
 from charter.ledger import Event, Ledger
 from charter.org import Org
+from charter.store.driverstatement import DriverStatement
 from charter.store.schema import autonomy_levels, outcomes
 from charter.types import AUTONOMY_ORDER, AutonomyLevel
 
@@ -34,13 +35,13 @@ _WINDOW = (
            outcomes.c.engine_version == bindparam("version"), outcomes.c.verified.is_(True))
     .order_by(outcomes.c.at.desc(), outcomes.c.id.desc()).limit(bindparam("window"))
     .subquery())
-_RECORD = select(
+_RECORD = DriverStatement(select(
     func.count().label("n"),
     func.coalesce(func.sum(case((_WINDOW.c.success, 1), else_=0)), 0).label("successes"),
     select(autonomy_levels.c.level).where(
         autonomy_levels.c.member == bindparam("member"),
         autonomy_levels.c.task_type == bindparam("task_type")).scalar_subquery()
-    .label("level")).select_from(_WINDOW)
+    .label("level")).select_from(_WINDOW))
 """Built once, as every verified outcome reads it: the latest verified outcomes (n and
 successes) of a member's engine version on a task type, and its earned level (NULL while
 at its starting level)."""
@@ -106,9 +107,9 @@ def review(conn: Connection, ledger: Ledger, org: Org, member: str, task_type: s
     if org.members[member].kind == "human":
         return None
     spec = org.task_types[task_type]
-    record = conn.execute(_RECORD, {
+    (record,) = _RECORD.rows(conn, {
         "member": member, "task_type": task_type, "version": engine_version,
-        "window": spec.autonomy_window}).one()
+        "window": spec.autonomy_window})
     n, successes = int(record.n), int(record.successes)
     lower, upper = wilson_bounds(successes, n)
     evidence = Evidence(n, successes, lower, upper, spec.autonomy_threshold, engine_version)

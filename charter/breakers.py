@@ -137,10 +137,14 @@ class Admission:
     reason: str = ""
 
 
+ADMITTED = Admission(True)
+"""A closed breaker's answer, the usual one."""
+
+
 def admission(current: BreakerState, now: datetime, *, probe_live: bool) -> Admission:
     """May the member behind this breaker be given a task now?"""
     if current.state == "closed":
-        return Admission(True)
+        return ADMITTED
     if current.state == "open" and current.until is not None and now < current.until:
         return Admission(False, reason=f"circuit breaker open until "
                                        f"{format_time(current.until)}: {current.reason}")
@@ -190,7 +194,7 @@ class Overlay:
     def admission(self, org: Org, member: str, version: str, now: datetime) -> Admission:
         current = self.states.get((member, version))
         if current is None or rule_for(org, member) is None:
-            return Admission(True)
+            return ADMITTED
         return admission(current, now, probe_live=current.probe_task in self.live_probes)
 
 

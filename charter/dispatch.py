@@ -206,13 +206,13 @@ class Dispatcher:
         chosen = strategy or self.allocator.default_strategy
         wanted = []
         for placed in result.assignments:
+            others = _batch_runners_up(slates[placed.task.id], placed.member)
             explained: dict[str, Any] = {
                 "text": (f"task {placed.task.id} → {placed.member} in a batch of "
                          f"{len(waiting)} tasks over {sum(slots.values())} free slots "
                          f"(linear_sum_assignment, strategy `{chosen}`): "
-                         f"{placed.terms.describe()}"),
-                "method": "batch", "version": placed.version,
-                **_batch_runners_up(slates[placed.task.id], placed.member)}
+                         f"{placed.terms.describe()}" + _batch_losers(others)),
+                "method": "batch", "version": placed.version, **others}
             if self.org.task_types[placed.task.task_type].evaluation is not None:
                 explained["text"] += "\n  " + self.self_reports(placed.member,
                                                                  placed.task.task_type)
@@ -285,6 +285,21 @@ def _batch_runners_up(slate: Sequence[Candidate], chosen: str) -> dict[str, Any]
         else:
             ruled_out.setdefault(candidate.reason, []).append(candidate.member)
     return {"runners_up": eligible, "ruled_out": ruled_out}
+
+
+def _batch_losers(others: dict[str, Any], shown: int = 5) -> str:
+    """Why the others did not get the task, in a few lines of the explanation."""
+    def some(members: list[str]) -> str:
+        more = f" and {len(members) - shown} more" if len(members) > shown else ""
+        return ", ".join(members[:shown]) + more
+
+    lines = []
+    eligible = [runner["member"] for runner in others["runners_up"]]
+    if eligible:
+        lines.append(f"runners-up, eligible: {some(eligible)} — the batch's best total "
+                     "placed the task with the winner")
+    lines += [f"ruled out, {why}: {some(who)}" for why, who in others["ruled_out"].items()]
+    return "".join(f"\n  {line}" for line in lines)
 
 
 def _only_busy(candidates: Sequence[Candidate]) -> bool:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 RECORDED = "outcome.recorded"
 _INSERT = DriverStatement(insert(outcomes), [column.key for column in outcomes.c])
-_TASK_HOLDER = select(tasks.c.type, tasks.c.assignee).where(tasks.c.id == bindparam("task_id"))
+_TASK_HOLDER = DriverStatement(select(tasks.c.type, tasks.c.assignee)
+                               .where(tasks.c.id == bindparam("task_id")))
 
 
 def engine_version(org: Org, member: str) -> str:
@@ -98,7 +99,7 @@ def record_and_review(conn: Connection, ledger: Ledger, org: Org, task_id: str, 
     """`record`, and the member's new autonomy level when a verified outcome moved it
     (None when it did not)."""
     row = (task if task is not None and task.id == task_id
-           else conn.execute(_TASK_HOLDER, {"task_id": task_id}).first())
+           else next(iter(_TASK_HOLDER.rows(conn, {"task_id": task_id})), None))
     if row is None:
         raise NotFound(f"no task {task_id}")
     who = member or row.assignee

@@ -39,18 +39,19 @@ _SHIFT = DriverStatement(update(outcome_tallies).where(_KEY).values(
     **{name: outcome_tallies.c[name] + bindparam(f"d_{name}", type_=outcome_tallies.c[name].type)
        for name in FIGURES}))
 _ADD = DriverStatement(insert(outcome_tallies), [column.key for column in outcome_tallies.c])
-_COUNTED = (select(outcomes.c.id, outcomes.c.member, outcomes.c.engine_version,
-                   outcomes.c.task_type, outcomes.c.success, outcomes.c.verified,
-                   outcomes.c.cost, outcomes.c.duration_s, outcomes.c.at)
-            .where(outcomes.c.task_id == bindparam("o_task"),
-                   outcomes.c.member == bindparam("o_member"))
-            .order_by(outcomes.c.verified.desc(), outcomes.c.at.desc(), outcomes.c.id.desc())
-            .limit(2))
+_COUNTED = DriverStatement(
+    select(outcomes.c.id, outcomes.c.member, outcomes.c.engine_version,
+           outcomes.c.task_type, outcomes.c.success, outcomes.c.verified,
+           outcomes.c.cost, outcomes.c.duration_s, outcomes.c.at)
+    .where(outcomes.c.task_id == bindparam("o_task"),
+           outcomes.c.member == bindparam("o_member"))
+    .order_by(outcomes.c.verified.desc(), outcomes.c.at.desc(), outcomes.c.id.desc())
+    .limit(2))
 
 
 def count(conn: Connection, new: Outcome) -> None:
     """Bring the tallies up to date with a just-inserted outcome."""
-    latest = conn.execute(_COUNTED, {"o_task": new.task_id, "o_member": new.member}).all()
+    latest = _COUNTED.rows(conn, {"o_task": new.task_id, "o_member": new.member})
     if latest[0].id != new.id:
         _shift(conn, new, 0)  # recorded, not counted: only its hour's first moment
         return

@@ -43,8 +43,9 @@ MAX_PAYLOAD_BYTES = 1_000_000
 """The largest task payload, as canonical JSON in UTF-8."""
 
 # Built once: every task command runs these, and building statements costs.
-_GET = select(tasks).where(tasks.c.id == bindparam("task_id"))
-_GET_FOR_UPDATE = _GET.with_for_update()
+_GET = DriverStatement(select(tasks).where(tasks.c.id == bindparam("task_id")))
+_GET_FOR_UPDATE = DriverStatement(select(tasks).where(tasks.c.id == bindparam("task_id"))
+                                  .with_for_update())
 _UPDATE = update(tasks).where(tasks.c.id == bindparam("task_id"))
 _CHANGES: dict[tuple[str, ...], DriverStatement] = {}
 """`_UPDATE` setting each set of columns a task event has set so far."""
@@ -58,6 +59,8 @@ _NEXT_ASSIGNED = (select(tasks).where(tasks.c.assignee == bindparam("member"),
                   .order_by(tasks.c.priority.desc(), tasks.c.deadline.is_(None),
                             tasks.c.deadline, tasks.c.created_at, tasks.c.id).limit(1))
 """A member's most urgent assigned task: priority, then deadline, then age."""
+_CLAIMABLE: dict[str, DriverStatement] = {}
+"""`_NEXT_ASSIGNED` as each dialect claims rows (`Dialect.claim_rows`)."""
 _QUEUED = (select(tasks).where(tasks.c.state == "queued")
            .order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
            .limit(bindparam("limit")))
@@ -219,10 +222,15 @@ def claim_next(conn: Connection, ledger: Ledger, clock: Clock, org: Org,
                member: str) -> Claim | None:
     """Start the member's most urgent assigned task (priority, then deadline, then age);
     None when it has none. Concurrent claimers never take the same task."""
-    row = conn.execute(ledger.store.dialect.claim_rows(_NEXT_ASSIGNED),
-                       {"member": member}).first()
-    if row is None:
+    dialect = ledger.store.dialect
+    claimable = _CLAIMABLE.get(dialect.name)
+    if claimable is None:
+        claimable = _CLAIMABLE[dialect.name] = DriverStatement(
+            dialect.claim_rows(_NEXT_ASSIGNED))
+    found = claimable.rows(conn, {"member": member})
+    if not found:
         return None
+    row = found[0]
     task = Task.from_row(row)
     lease = org.task_types[task.type].lease
     token = task.fencing + 1
@@ -292,10 +300,10 @@ def cancel(conn: Connection, ledger: Ledger, task_id: str, *, actor: str,
 
 
 def get(conn: Connection, task_id: str, *, lock: bool = False) -> Task:
-    row = conn.execute(_GET_FOR_UPDATE if lock else _GET, {"task_id": task_id}).first()
-    if row is None:
+    found = (_GET_FOR_UPDATE if lock else _GET).rows(conn, {"task_id": task_id})
+    if not found:
         raise NotFound(f"no task {task_id}")
-    return Task.from_row(row)
+    return Task.from_row(found[0])
 
 
 def waiting(conn: Connection, dialect: Dialect, limit: int) -> list[Task]:

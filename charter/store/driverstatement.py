@@ -8,20 +8,24 @@ result object) costs more than the database's own work. A `DriverStatement` keep
 SQLAlchemy's compiled SQL (quoting, parameter style and order for the dialect) and runs
 it on the connection's DBAPI cursor, inside the same transaction.
 
-Values are converted on the way in as SQLAlchemy would convert them (each parameter
-type's bind processor for the dialect: booleans and decimals on SQLite, say). Only for
-statements whose only result read is a row count.
+Values are converted as SQLAlchemy would convert them, on the way in (each parameter
+type's bind processor for the dialect: booleans and decimals on SQLite, say) and on the
+way out (each selected column type's result processor). A write reads back only its row
+count; a read (`rows`) gives plain named tuples.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+_Reader = Callable[[Sequence[Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class DriverStatement:
         """The columns every row sets (an INSERT's values, an UPDATE's SET), in any
         order; None for a statement that names its values itself."""
         self._compiled: dict[str, _Compiled] = {}
+        self._readers: dict[str, _Reader] = {}
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute once; return the number of rows it changed."""
@@ -74,6 +79,38 @@ class DriverStatement:
             cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
         finally:
             cursor.close()
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Execute a SELECT; its rows, each value converted as SQLAlchemy would convert
+        it (the column type's result processor for the dialect), the columns named as
+        attributes."""
+        compiled = self._for(conn)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.arguments(params))
+            found = cursor.fetchall()
+            reader = self._readers.get(conn.dialect.name) or self._reader(
+                conn, cursor.description)
+        finally:
+            cursor.close()
+        return [reader(row) for row in found]
+
+    def _reader(self, conn: Connection, description: Sequence[Any]) -> _Reader:
+        """Turns the driver's rows of this SELECT into named, converted ones."""
+        dialect = conn.dialect
+        assert isinstance(self.statement, Select)
+        selected = list(self.statement.selected_columns)
+        named = namedtuple("Row", [column.key for column in selected])  # type: ignore[misc]
+        processors = [column.type.dialect_impl(dialect).result_processor(dialect, info[1])
+                      for column, info in zip(selected, description, strict=True)]
+
+        def read(row: Sequence[Any]) -> Any:
+            return named._make(value if process is None else process(value)
+                               for process, value in zip(processors, row, strict=True))
+
+        reader = read if any(processors) else named._make
+        self._readers[dialect.name] = reader
+        return reader
 
     def _for(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect

@@ -125,6 +125,9 @@ def test_many_waiting_tasks_are_assigned_together_most_urgent_first(acme: Charte
     assert any(reason.startswith("lacks skill") for reason in ruled_out)
     assert runners | {m for who in ruled_out.values() for m in who} | {
         event.payload["member"]} == set(org.members)
+    text = acme.explain_task(event.payload["task"])
+    assert "runners-up, eligible: " in text and all(m in text for m in runners)
+    assert all(f"ruled out, {why}: " in text for why in ruled_out)
     shown = entry_for(event)
     assert {c.member for c in shown.candidates} == runners | {event.payload["member"]}
     assert dict(shown.ineligible) == {why: tuple(who) for why, who in ruled_out.items()}
