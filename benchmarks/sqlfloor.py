@@ -37,7 +37,10 @@ class Recording:
 
     @property
     def statements(self) -> int:
-        return sum(1 for step in self.steps if step[0] == "sql")
+        """Statements SQLite ran (an executemany runs one per row), BEGIN and COMMIT
+        left out."""
+        return sum((len(step[2]) if step[3] else 1) for step in self.steps
+                   if step[0] == "sql")
 
     @property
     def transactions(self) -> int:
@@ -57,7 +60,9 @@ def snapshot(store: Store, copy: Path) -> None:
 
 @contextmanager
 def record(store: Store) -> Iterator[Recording]:
-    """Record the statements run on `store` while the block runs."""
+    """Record the statements run on `store` while the block runs: through SQLAlchemy
+    (its `before_cursor_execute` event) and through `DriverStatement` (its three methods,
+    wrapped while recording)."""
     recording = Recording()
     steps = recording.steps
     engine = store.engine
@@ -76,7 +81,7 @@ def record(store: Store) -> Iterator[Recording]:
                  context: Any, executemany: bool) -> None:
         steps.append(("sql", statement, parameters, executemany))
 
-    run, run_many = DriverStatement.run, DriverStatement.run_many
+    run, run_many, rows = DriverStatement.run, DriverStatement.run_many, DriverStatement.rows
 
     def traced_run(self: DriverStatement, conn: Connection,
                    params: Mapping[str, Any]) -> int:
@@ -90,6 +95,12 @@ def record(store: Store) -> Iterator[Recording]:
         steps.append(("sql", compiled.sql, [compiled.arguments(row) for row in rows], True))
         run_many(self, conn, rows)
 
+    def traced_rows(self: DriverStatement, conn: Connection,
+                    params: Mapping[str, Any]) -> list[Any]:
+        compiled = self._for(conn)
+        steps.append(("sql", compiled.sql, compiled.arguments(params), False))
+        return rows(self, conn, params)
+
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("begin", begin), ("commit", commit), ("rollback", rollback),
         ("before_cursor_execute", executed)]
@@ -97,10 +108,12 @@ def record(store: Store) -> Iterator[Recording]:
         event.listen(engine, name, listener)
     DriverStatement.run = traced_run  # type: ignore[method-assign]
     DriverStatement.run_many = traced_run_many  # type: ignore[method-assign]
+    DriverStatement.rows = traced_rows  # type: ignore[method-assign]
     try:
         yield recording
     finally:
         DriverStatement.run, DriverStatement.run_many = run, run_many  # type: ignore[method-assign]
+        DriverStatement.rows = rows  # type: ignore[method-assign]
         for name, listener in listeners:
             event.remove(engine, name, listener)
 
