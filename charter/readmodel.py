@@ -39,7 +39,7 @@ def projectors() -> dict[str, Projector]:
         proposalprojection,
         reviews,
         suspensions,
-        tasks,
+        taskprojection,
     )
     found: dict[str, Projector] = {
         orgversions.ORG_LOADED: orgversions.project_org_loaded,
@@ -48,7 +48,7 @@ def projectors() -> dict[str, Projector]:
         delegations.REVOKED: delegations.project_revoked,
         **approvals.PROJECTORS,
         **budgettotals.PROJECTORS,
-        **tasks.PROJECTORS,
+        **taskprojection.PROJECTORS,
         outcomes.RECORDED: outcomes.project_recorded,
         autonomy.PROMOTED: autonomy.project_change,
         autonomy.DEMOTED: autonomy.project_change,

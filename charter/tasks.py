@@ -19,7 +19,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select
 
 from charter import readmodel
 from charter.canonical import canonical_json, json_safe
@@ -29,6 +29,7 @@ from charter.ledger import Event, EventDraft, Ledger, format_time
 from charter.org import Org
 from charter.store.driverstatement import DriverStatement
 from charter.store.schema import tasks
+from charter.taskprojection import submitted_row
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
@@ -46,10 +47,6 @@ MAX_PAYLOAD_BYTES = 1_000_000
 _GET = DriverStatement(select(tasks).where(tasks.c.id == bindparam("task_id")))
 _GET_FOR_UPDATE = DriverStatement(select(tasks).where(tasks.c.id == bindparam("task_id"))
                                   .with_for_update())
-_UPDATE = update(tasks).where(tasks.c.id == bindparam("task_id"))
-_CHANGES: dict[tuple[str, ...], DriverStatement] = {}
-"""`_UPDATE` setting each set of columns a task event has set so far."""
-_INSERT = DriverStatement(insert(tasks), [column.key for column in tasks.c])
 _LOAD = select(func.count()).select_from(tasks).where(
     tasks.c.assignee == bindparam("member"), tasks.c.state.in_(HELD_STATES))
 _LOADS = (select(tasks.c.assignee, func.count()).where(tasks.c.state.in_(HELD_STATES))
@@ -162,7 +159,7 @@ def submit(conn: Connection, ledger: Ledger, clock: Clock, org: Org, *, task_typ
         "value": str(worth), "priority": priority,
         "deadline": None if deadline is None else format_time(deadline),
         **({"trace": trace} if trace else {})})
-    return Task.from_row(SimpleNamespace(**_submitted_row(event)))  # as projected
+    return Task.from_row(SimpleNamespace(**submitted_row(event)))  # as projected
 
 
 def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str, *,
@@ -390,46 +387,3 @@ def record_event(conn: Connection, ledger: Ledger, kind: str, actor: str, task_i
     it, in `conn`'s transaction."""
     return readmodel.record(conn, ledger, kind=kind, actor=actor, subject=f"task:{task_id}",
                             payload={"task": task_id, **payload})
-
-
-def project_submitted(conn: Connection, event: Event) -> None:
-    _INSERT.run(conn, _submitted_row(event))
-
-
-def _submitted_row(event: Event) -> dict[str, Any]:
-    """The `tasks` row a submission starts."""
-    p = event.payload or {}
-    return {
-        "id": p["task"], "type": p["type"], "subject": p["subject"],
-        "payload": canonical_json(p["payload"]), "value": Decimal(p["value"]),
-        "priority": p["priority"], "deadline": p["deadline"], "requester": event.actor,
-        "state": "queued", "assignee": None, "fencing": 0, "attempts": 0,
-        "lease_until": None, "fallback_step": 0, "fallback_used": 0, "excluded": "[]",
-        "approval_id": None, "result": None, "reason": "submitted", "resume": None,
-        "trace_id": (p.get("trace") or {}).get("trace_id"),
-        "created_at": event.at, "updated_at": event.at}
-
-
-def project_change(conn: Connection, event: Event) -> None:
-    """Every other task event carries the columns it sets."""
-    p = event.payload or {}
-    changes = {name: value for name, value in (p.get("set") or {}).items()
-               if name in tasks.c}
-    if changes:
-        changes["updated_at"] = event.at
-        columns = tuple(changes)
-        statement = _CHANGES.get(columns)
-        if statement is None:  # the columns are text and integers, as DriverStatement asks
-            statement = _CHANGES[columns] = DriverStatement(_UPDATE, columns)
-        statement.run(conn, {**changes, "task_id": p["task"]})
-
-
-TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.completed",
-               "task.attempt_failed", "task.cancelled", "task.lease_expired",
-               "task.deadline_missed", "task.fallback.retry", "task.fallback.reassign",
-               "task.fallback.person", "task.fallback.give_up", "task.awaiting_approval",
-               "task.resumed", "task.released", "task.requeued")
-PROJECTORS = {"task.submitted": project_submitted,
-              **dict.fromkeys(TASK_EVENTS, project_change)}
-
-
