@@ -173,8 +173,7 @@ def assign(conn: Connection, ledger: Ledger, org: Org, task_id: str, member: str
     task = current if current is not None else get(conn, task_id, lock=True)
     wanted = Assignment(task, member, strategy, probability, explanation or {},
                         load(conn, member) if holds is None else holds)
-    (event,) = readmodel.record_drafts(conn, ledger, [wanted.draft(org, actor)])
-    return _applied(task, event)
+    return assign_all(conn, ledger, org, [wanted], actor=actor)[0]
 
 
 @dataclass(frozen=True)
@@ -199,8 +198,8 @@ class Assignment:
             raise Conflict(f"{member} is {spec.status}")
         if self.holds >= spec.capacity:
             raise Conflict(f"{member} is at capacity ({spec.capacity})")
-        return EventDraft("task.assigned", actor, f"task:{task.id}", {
-            "task": task.id, "member": member, "strategy": self.strategy,
+        return _draft("task.assigned", actor, task.id, {
+            "member": member, "strategy": self.strategy,
             "probability": self.probability, "explanation": self.explanation,
             "set": {"state": "assigned", "assignee": member,
                     "reason": f"assigned to {member} ({self.strategy})"}})
@@ -385,5 +384,9 @@ def record_event(conn: Connection, ledger: Ledger, kind: str, actor: str, task_i
                  payload: dict[str, Any]) -> Event:
     """Append a task's event (subject `task:ID`, the payload naming the task) and project
     it, in `conn`'s transaction."""
-    return readmodel.record(conn, ledger, kind=kind, actor=actor, subject=f"task:{task_id}",
-                            payload={"task": task_id, **payload})
+    return readmodel.record_draft(conn, ledger, _draft(kind, actor, task_id, payload))
+
+
+def _draft(kind: str, actor: str, task_id: str, payload: dict[str, Any]) -> EventDraft:
+    """A task's event: subject `task:ID`, the payload naming the task."""
+    return EventDraft(kind, actor, f"task:{task_id}", {"task": task_id, **payload})
