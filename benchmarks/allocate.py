@@ -14,7 +14,9 @@ The claims measured, each beside a baseline timed in the same run:
    (tasks of mixed priority and deadline, every member eligible for every task, so the
    matrix is the full 1,000 x 1,000). Target: ≤ 500 ms. Baseline:
    `scipy.optimize.linear_sum_assignment` alone on a random 1,000 x 1,000 matrix; for
-   context, on a matrix shaped like the one `assign_batch` builds (urgency bonus + scores).
+   context, on a matrix shaped like the one `assign_batch` builds (scores per task and
+   member + an urgency bonus per task), its solver alone (the network simplex over
+   members with capacities) and `linear_sum_assignment` with one column per free slot.
 3. throughput of the full path on SQLite, in-process, through the `Charter` verbs:
    `submit_task` → `dispatch_queued` (eligibility and the allocator's choice; assigned) →
    `claim_next` → `complete_task` (which records the holder's self-report) →
@@ -65,7 +67,7 @@ from sqlalchemy import func, insert, select, update
 
 import charter
 from charter import Settings
-from charter.allocator import Allocator, Candidate, TaskSpec
+from charter.allocator import Allocator, Candidate, TaskSpec, best_matching
 from charter.clock import SystemClock
 from charter.learning import Learner, MemberPrior, TypePrior
 from charter.ledger import EventDraft, Ledger, format_time
@@ -163,6 +165,8 @@ class ChooseReport:
     rows: list[Latency]
     plausible: tuple[float, int, int]
     """Candidates in the Thompson draws per choice: mean, min, max."""
+    draws: tuple[int, int]
+    """Rows of Thompson draws per choice: fewest (most candidates), most."""
     profile: str = ""
 
 
@@ -202,6 +206,8 @@ def measure_choose(samples: int, seed: int, *, profile: bool) -> ChooseReport:
     run(samples, True)
     strategy: Any = allocator.strategy("learned")
     counts = [len(strategy._plausible(allocator.slate(spec, candidates))) for spec in specs]
+    rows_of = [max(min(strategy.draws, strategy.budget // n), min(strategy.draws, 20))
+               for n in (max(counts), min(counts))]
     online = _online_choices(allocator, learner, candidates, specs, samples, rng)
     learned_p50, learned_p99 = percentiles(timings["learned"])
     floor_p50, floor_p99 = percentiles(timings["argmax"])
@@ -222,7 +228,8 @@ def measure_choose(samples: int, seed: int, *, profile: bool) -> ChooseReport:
         text = _profile(lambda: [allocator.choose(specs[n % len(specs)], candidates)
                                  for n in range(500)])
     return ChooseReport(CHOOSE_MEMBERS, OBSERVATIONS, rows,
-                        (statistics.fmean(counts), min(counts), max(counts)), text)
+                        (statistics.fmean(counts), min(counts), max(counts)),
+                        (rows_of[0], rows_of[1]), text)
 
 
 def _online_choices(allocator: Allocator, learner: Learner, candidates: list[Candidate],
@@ -300,11 +307,13 @@ def measure_batch(batches: int, seed: int, *, profile: bool) -> BatchReport:
 
     size = (BATCH_TASKS, BATCH_MEMBERS * BATCH_SLOTS)
     bonus = (BATCH_TASKS + 1.0) * (1.0 + rng.integers(classes, size=BATCH_TASKS))
-    timings: dict[str, list[float]] = {"learned": [], "greedy": [], "random": [], "shaped": []}
+    capacity = np.full(BATCH_MEMBERS, float(BATCH_SLOTS))
+    timings: dict[str, list[float]] = {key: [] for key in
+                                       ("learned", "greedy", "random", "solver", "per_slot")}
     assigned = 0
     for run in range(batches + 1):  # the first run warms up
         random_matrix = rng.random(size)
-        shaped = rng.random(size) + bonus[:, None]
+        shaped = rng.random((BATCH_TASKS, BATCH_MEMBERS))
         start = time.perf_counter()
         result = allocator.assign_batch(pending, slots, candidates)
         learned = time.perf_counter() - start
@@ -315,12 +324,16 @@ def measure_batch(batches: int, seed: int, *, profile: bool) -> BatchReport:
         allocator.assign_batch(pending, slots, candidates, strategy="greedy")
         greedy = time.perf_counter() - start
         start = time.perf_counter()
-        linear_sum_assignment(shaped, maximize=True)
-        shaped_s = time.perf_counter() - start
+        best_matching(shaped, bonus, capacity)
+        solver = time.perf_counter() - start
+        start = time.perf_counter()
+        linear_sum_assignment(np.repeat(shaped, BATCH_SLOTS, axis=1) + bonus[:, None],
+                              maximize=True)
+        per_slot = time.perf_counter() - start
         assigned = len(result.assignments)
         if run:
             for name, value in (("learned", learned), ("random", bare), ("greedy", greedy),
-                                ("shaped", shaped_s)):
+                                ("solver", solver), ("per_slot", per_slot)):
                 timings[name].append(value * 1000)
     shape = f"{BATCH_TASKS:,}x{BATCH_MEMBERS * BATCH_SLOTS:,}"
 
@@ -335,7 +348,8 @@ def measure_batch(batches: int, seed: int, *, profile: bool) -> BatchReport:
         row(f"assign_batch, learned, {BATCH_TASKS:,} tasks x {BATCH_MEMBERS} members",
             "learned", f"linear_sum_assignment, random {shape}", "random", TARGET_BATCH_MS),
         row("  context: assign_batch, greedy (no draws)", "greedy"),
-        row("  context: linear_sum_assignment alone, shaped", "shaped"),
+        row("  context: the solver alone (network simplex), shaped", "solver"),
+        row("  context: linear_sum_assignment, one column per slot, shaped", "per_slot"),
     ]
     text = ""
     if profile:
@@ -732,7 +746,7 @@ def table(report: Report) -> str:
         "  online: an outcome observed between choices; the learner refits its shared model",
         "  every 20 outcomes, inside the next choice (the p99).",
         f"  candidates in the Thompson draws (could win one): {mean:,.0f} on average "
-        f"({low:,}-{high:,}) of {c.members:,}; 200 draws per choice",
+        f"({low:,}-{high:,}) of {c.members:,}; {c.draws[0]}-{c.draws[1]} draws of each",
         "",
         f"2. batch of {b.tasks:,} tasks x {b.members} members x {b.slots} slots "
         f"({b.urgency_classes} urgency classes), p50 / max ms over {b.rows[0].runs} runs"]
@@ -743,8 +757,8 @@ def table(report: Report) -> str:
         line(batch.name, f"{_num(batch.p50_ms)} / {_num(batch.max_ms)}", batch.baseline, base,
              batch.ratio, target, batch.holds)
     lines += [
-        f"  shaped: an urgency bonus per task + scores in [0, 1]; assigned by the timed "
-        f"batches: {b.assigned:,} of {b.tasks:,}",
+        f"  shaped: scores in [0, 1] for {b.tasks:,} tasks x {b.members} members + an urgency "
+        f"bonus per task; assigned by the timed batches: {b.assigned:,} of {b.tasks:,}",
         "",
         f"3. full path on SQLite in-process, {p.tasks:,} tasks in rounds of "
         f"{min(p.round_size, p.tasks)}, tasks/s"]
@@ -803,7 +817,8 @@ def as_json(report: Report) -> str:
     path = {key: value for key, value in asdict(p).items() if key != "profile"}
     return json.dumps({
         "choose": {"members": c.members, "observations": c.observations,
-                   "rows": rows(c.rows), "plausible_mean_min_max": c.plausible},
+                   "rows": rows(c.rows), "plausible_mean_min_max": c.plausible,
+                   "draws_min_max": c.draws},
         "batch": {"tasks": b.tasks, "members": b.members, "slots": b.slots,
                   "urgency_classes": b.urgency_classes, "assigned": b.assigned,
                   "rows": rows(b.rows)},

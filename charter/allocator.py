@@ -9,9 +9,9 @@ candidate with its verdict; the allocator picks among the eligible with a strate
 estimated by a `charter.learning.Learner`. A `Choice` records the probability with which
 the strategy picked its member and says why every other candidate lost.
 
-`assign_batch` assigns many waiting tasks to free slots at once with
-`scipy.optimize.linear_sum_assignment`: higher priority first, then earlier deadline,
-and within that the best total utility.
+`assign_batch` assigns many waiting tasks to members' free slots at once, as a
+transportation problem solved exactly (POT's network simplex, `ot.emd`): higher priority
+first, then earlier deadline, and within that the best total utility.
 """
 
 from __future__ import annotations
@@ -172,10 +172,11 @@ class Allocator:
 
     def slate(self, task: TaskSpec, candidates: Sequence[Candidate]) -> Slate:
         """The eligible candidates of a task with their estimates."""
-        units = [(c.member, c.version) for c in candidates]
-        return Slate(task, tuple(u[0] for u in units), tuple(u[1] for u in units),
-                     self.learner.estimates(task.task_type, units), self.learner, self.rng,
-                     self.lambda_cost, self.lambda_time)
+        members = tuple([c.member for c in candidates])
+        versions = tuple([c.version for c in candidates])
+        units = tuple(zip(members, versions, strict=True))
+        return Slate(task, members, versions, self.learner.estimates(task.task_type, units),
+                     self.learner, self.rng, self.lambda_cost, self.lambda_time)
 
     def choose(self, task: TaskSpec, candidates: Sequence[Candidate], *,
                strategy: str | None = None) -> Choice:
@@ -219,21 +220,22 @@ class Allocator:
         Tasks of higher priority are assigned before any of lower priority, and within a
         priority those with earlier deadlines first, as far as eligibility allows; within
         that, the strategy's scores (for `learned`, one Thompson draw per task and member)
-        are maximised in total over tasks * slots by `linear_sum_assignment`.
+        are maximised in total over tasks * members, no member taking more tasks than its
+        free slots (a transportation problem, solved exactly by `best_matching`).
 
         For a strategy that draws, each assignment's probability is estimated by solving
         the batch again `draws` times with fresh draws; past 50,000 task-slot pairs, by the
         probability of the member being picked for the task alone."""
         chosen = self.strategy(strategy)
-        columns = [member for member, free in slots.items() for _ in range(max(free, 0))]
-        code = {member: n for n, member in enumerate(slots)}
-        column_code = np.array([code[m] for m in columns], dtype=np.intp)
+        free = {member: count for member, count in slots.items() if count > 0}
+        column = {member: n for n, member in enumerate(free)}
+        capacity = np.array(list(free.values()), dtype=float)
         slates: list[Slate | None] = []
         gathers: list[np.ndarray | None] = []
         cached: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Slate, np.ndarray]] = {}
         for task in tasks:
             units = tuple((c.member, c.version) for c in candidates(task)
-                          if c.eligible and slots.get(c.member, 0) > 0)
+                          if c.eligible and c.member in column)
             if not units:
                 slates.append(None)
                 gathers.append(None)
@@ -241,35 +243,36 @@ class Allocator:
             key = (task.task_type, units)
             if key not in cached:
                 slate = self.slate(task, [Candidate(m, v) for m, v in units])
-                position = np.full(len(code), -1, dtype=np.intp)
-                position[[code[m] for m, _ in units]] = np.arange(len(units))
-                cached[key] = slate, position[column_code]
+                position = np.full(len(column), -1, dtype=np.intp)
+                position[[column[m] for m, _ in units]] = np.arange(len(units))
+                cached[key] = slate, position
             slate, gather = cached[key]
             slates.append(slate if slate.task == task else replace(slate, task=task))
             gathers.append(gather)
         bonus = (len(tasks) + 1.0) * (1.0 + _urgency_ranks(tasks))
 
         def solve() -> list[tuple[int, int]]:
-            score = np.full((len(tasks), len(columns)), np.nan)
+            score = np.full((len(tasks), len(column)), np.nan)
             for row, (slate, gather) in enumerate(zip(slates, gathers, strict=True)):
                 if slate is not None and gather is not None:
                     score[row] = np.where(gather >= 0, chosen.scores(slate)[gather], np.nan)
-            return _best_matching(score, bonus)
+            return best_matching(score, bonus, capacity)
 
-        matching = solve() if columns else []
+        matching = solve() if column else []
         hits = dict.fromkeys(matching, 1)
         repeat = (not chosen.deterministic and matching
-                  and len(tasks) * len(columns) <= 50_000)
+                  and len(tasks) * capacity.sum() <= 50_000)
         for _ in range(draws if repeat else 0):
             for pair in solve():
                 if pair in hits:
                     hits[pair] += 1
+        members = list(column)
         done: list[Assignment] = []
         odds: dict[tuple[str, float, tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
         for row, col in matching:
             given = slates[row]
             assert given is not None
-            index = given.members.index(columns[col])
+            index = given.members.index(members[col])
             if chosen.deterministic:
                 probability = 1.0
             elif repeat:
@@ -281,16 +284,23 @@ class Allocator:
                 if alike not in odds:
                     odds[alike] = chosen.probabilities(given)
                 probability = float(odds[alike][index])
-            done.append(Assignment(tasks[row], columns[col], given.versions[index],
+            done.append(Assignment(tasks[row], members[col], given.versions[index],
                                    self._terms(given, index), probability))
         assigned = {row for row, _ in matching}
         return BatchResult(tuple(done),
                            tuple(t for i, t in enumerate(tasks) if i not in assigned))
 
 
-def _best_matching(score: np.ndarray, bonus: np.ndarray) -> list[tuple[int, int]]:
-    """(task, slot) pairs maximising the total score, most urgent tasks first; a NaN
-    score marks a pair that is not allowed."""
+def best_matching(score: np.ndarray, bonus: np.ndarray,
+                   capacity: np.ndarray) -> list[tuple[int, int]]:
+    """(task, member) pairs maximising the total score, most urgent tasks first, each task
+    to at most one member and member `j` given at most `capacity[j]` tasks; a NaN score
+    marks a pair that is not allowed.
+
+    This is a transportation problem, solved exactly by the network simplex of POT's
+    `ot.emd`: tasks supply one unit each, members take up to their capacity, and a dummy
+    member (a task left unassigned) and a dummy task (a slot left free) balance the two.
+    The flows are whole numbers because the supplies and capacities are."""
     allowed = ~np.isnan(score)
     if not allowed.any():
         return []
@@ -298,14 +308,24 @@ def _best_matching(score: np.ndarray, bonus: np.ndarray) -> list[tuple[int, int]
     scaled = (score - low) / (high - low) if high > low else np.zeros_like(score)
     # Each urgency class outweighs any difference in summed scores (each in [0, 1]): the
     # sets of tasks that can be matched form a matroid, so the best total takes the most
-    # urgent tasks that can be assigned, then the best scores among them. Pairs that are
-    # not allowed weigh 0, as if left unmatched.
-    weight = np.where(allowed, scaled + bonus[:, None], 0.0)
-    # Imported here: scipy.optimize takes over half a second to load, and most commands
+    # urgent tasks that can be assigned, then the best scores among them.
+    tasks, members = score.shape
+    cost = np.zeros((tasks + 1, members + 1))
+    # An allowed pair gains its weight (> 0) over leaving the task unassigned (0); a pair
+    # that is not allowed costs more than that, so it is never used.
+    cost[:tasks, :members] = np.where(allowed, -(scaled + bonus[:, None]), 1.0)
+    supply = np.append(np.ones(tasks), capacity.sum())
+    demand = np.append(capacity, float(tasks))
+    # Imported here: POT (with scipy) takes a second or two to load, and most commands
     # never assign in batch.
-    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped, unused-ignore]
+    from ot import emd  # type: ignore[import-untyped, unused-ignore]
 
-    rows, cols = linear_sum_assignment(weight, maximize=True)
+    plan, log = emd(supply, demand, cost, numItermax=max(100_000, 20 * cost.size),
+                    log=True)
+    if log["result_code"] != 1:
+        raise RuntimeError(f"batch assignment: the network simplex did not reach an "
+                           f"optimum ({log['warning'] or log['result_code']})")
+    rows, cols = np.nonzero(plan[:tasks, :members] > 0.5)
     return [(r, c) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
             if allowed[r, c]]
 

@@ -187,7 +187,7 @@ class Dispatcher:
     def dispatch_batch(self, conn: Connection, ledger: Ledger, waiting: Sequence[Task],
                        now: datetime, *, strategy: str | None = None) -> list[Task]:
         """Assign many queued tasks, whose rows this transaction holds, at once over the
-        members' free slots, maximising the total (`linear_sum_assignment`) after
+        members' free slots, maximising the total (`Allocator.assign_batch`) after
         priority and deadline; tasks nobody is eligible for go to a person's queue; the
         rest wait for free slots."""
         started = time.time_ns()
@@ -210,7 +210,7 @@ class Dispatcher:
             explained: dict[str, Any] = {
                 "text": (f"task {placed.task.id} → {placed.member} in a batch of "
                          f"{len(waiting)} tasks over {sum(slots.values())} free slots "
-                         f"(linear_sum_assignment, strategy `{chosen}`): "
+                         f"(best total over the batch, strategy `{chosen}`): "
                          f"{placed.terms.describe()}" + _batch_losers(others)),
                 "method": "batch", "version": placed.version, **others}
             if self.org.task_types[placed.task.task_type].evaluation is not None:

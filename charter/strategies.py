@@ -91,6 +91,17 @@ def _utility_gap(slate: Slate, pick: Pick, loser: int) -> str:
     return f"lower expected utility: {u[loser]:.4g} < {u[pick.index]:.4g}"
 
 
+def _beta_draws(rng: np.random.Generator, alpha: Array, beta: Array, rows: int) -> Array:
+    """`rows` draws of each Beta(alpha, beta), as X / (X + Y) of Gamma(alpha) and
+    Gamma(beta) draws: the same distribution as `Generator.beta`, at four fifths of its
+    cost for arrays of parameters."""
+    x = rng.standard_gamma(alpha, size=(rows, len(alpha)))
+    total = x + rng.standard_gamma(beta, size=(rows, len(beta)))
+    # Both draws underflow to 0 only for shapes far below 1; such a draw is the mean.
+    mean = np.broadcast_to(alpha / (alpha + beta), total.shape)
+    return np.divide(x, total, out=mean.copy(), where=total > 0.0)
+
+
 class ThompsonStrategy:
     """Thompson sampling on expected utility: draw each candidate's success rate from its
     posterior, pick the best utility. `spread` scales each draw's distance from the mean
@@ -101,7 +112,7 @@ class ThompsonStrategy:
     name = "learned"
     deterministic = False
 
-    def __init__(self, draws: int = 200, spread: float = 0.5, budget: int = 20_000) -> None:
+    def __init__(self, draws: int = 200, spread: float = 0.5, budget: int = 8_000) -> None:
         if draws < 1 or spread < 0:
             raise InvalidInput("draws must be ≥ 1 and spread ≥ 0")
         self.draws = draws
@@ -122,10 +133,13 @@ class ThompsonStrategy:
         # Past 20 pseudo-outcomes each way a Beta is close enough to a normal, whose draws
         # cost a fifth as much.
         exact = np.minimum(alpha, beta) < 20.0
-        draws = mean + np.sqrt(est.variance[idx]) * slate.rng.standard_normal((rows, len(idx)))
+        near = ~exact
+        draws = np.empty((rows, len(idx)))
+        if near.any():
+            spread = np.sqrt(est.variance[idx[near]])
+            draws[:, near] = mean[near] + spread * slate.rng.standard_normal((rows, len(spread)))
         if exact.any():
-            draws[:, exact] = slate.rng.beta(alpha[exact], beta[exact],
-                                             size=(rows, int(exact.sum())))
+            draws[:, exact] = _beta_draws(slate.rng, alpha[exact], beta[exact], rows)
         p: Array = np.clip(mean + self.spread * (draws - mean), 0.0, 1.0)
         return (p * slate.task.value - slate.lambda_cost * est.cost[idx]
                 - slate.lambda_time * est.duration[idx])

@@ -185,3 +185,33 @@ def test_batch_fills_each_members_free_capacity():
     assert all(0.0 < a.probability <= 1.0 for a in result.assignments)
     empty = Allocator(batch_learner()).assign_batch(tasks, {}, everyone)
     assert empty.assignments == () and len(empty.unassigned) == 5
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batch_matching_equals_one_column_per_slot_assignment(seed):
+    """Members with capacities give the same best total as `linear_sum_assignment` over
+    one column per free slot, with pairs not allowed and several urgency classes."""
+    from scipy.optimize import linear_sum_assignment
+
+    from charter.allocator import best_matching
+
+    rng = np.random.default_rng(seed)
+    tasks, members = int(rng.integers(1, 40)), int(rng.integers(1, 12))
+    score = rng.random((tasks, members))
+    score[rng.random((tasks, members)) < 0.3] = np.nan
+    capacity = rng.integers(0, 4, size=members).astype(float)
+    bonus = (tasks + 1.0) * (1.0 + rng.integers(3, size=tasks))
+    pairs = best_matching(score, bonus, capacity)
+
+    low, high = np.nanmin(score), np.nanmax(score)
+    weight = np.where(np.isnan(score), 0.0, (score - low) / (high - low) + bonus[:, None])
+    slots = np.repeat(np.arange(members), capacity.astype(int))
+    rows, cols = linear_sum_assignment(weight[:, slots], maximize=True)
+    expected = sum(weight[r, slots[c]] for r, c in zip(rows, cols, strict=True)
+                   if not np.isnan(score[r, slots[c]]))
+
+    assert sum(weight[r, c] for r, c in pairs) == pytest.approx(expected, rel=1e-12)
+    assert len({r for r, _ in pairs}) == len(pairs)  # a task goes to one member at most
+    taken = np.bincount([c for _, c in pairs], minlength=members)
+    assert (taken <= capacity).all()
+    assert all(not np.isnan(score[r, c]) for r, c in pairs)
