@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 import numpy as np
 
@@ -142,6 +143,10 @@ class BatchResult:
     unassigned: tuple[TaskSpec, ...]
 
 
+_MEMBER = attrgetter("member")
+_VERSION = attrgetter("version")
+
+
 def _name(member: str, version: str) -> str:
     return f"{member} (engine {version})" if version else member
 
@@ -172,10 +177,10 @@ class Allocator:
 
     def slate(self, task: TaskSpec, candidates: Sequence[Candidate]) -> Slate:
         """The eligible candidates of a task with their estimates."""
-        members = tuple([c.member for c in candidates])
-        versions = tuple([c.version for c in candidates])
-        units = tuple(zip(members, versions, strict=True))
-        return Slate(task, members, versions, self.learner.estimates(task.task_type, units),
+        members = tuple(map(_MEMBER, candidates))
+        versions = tuple(map(_VERSION, candidates))
+        return Slate(task, members, versions,
+                     self.learner.estimates_of(task.task_type, members, versions),
                      self.learner, self.rng, self.lambda_cost, self.lambda_time)
 
     def choose(self, task: TaskSpec, candidates: Sequence[Candidate], *,
@@ -192,7 +197,8 @@ class Allocator:
         return Choice(task, slate.members[pick.index], slate.versions[pick.index], chosen.name,
                       float(pick.probabilities[pick.index]), pick.method,
                       self._terms(slate, pick.index),
-                      self._runners_up(chosen, slate, pick, candidates))
+                      self._runners_up(chosen, slate, pick,
+                                       candidates if len(eligible) < len(candidates) else ()))
 
     def _terms(self, slate: Slate, index: int) -> UtilityTerms:
         est = slate.estimates
@@ -202,6 +208,7 @@ class Allocator:
 
     def _runners_up(self, strategy: Strategy, slate: Slate, pick: Pick,
                     candidates: Sequence[Candidate]) -> tuple[RunnerUp, ...]:
+        """The most likely (then best) eligible losers, then every ineligible candidate."""
         order = np.lexsort((-slate.utility, -pick.probabilities))
         losers = [int(i) for i in order[:self.runners_up + 1] if i != pick.index]
         losers = losers[:self.runners_up]
@@ -211,6 +218,30 @@ class Allocator:
         runners += [RunnerUp(c.member, c.version, c.reason or "not eligible")
                     for c in candidates if not c.eligible]
         return tuple(runners)
+
+    def _batch(self, tasks: Sequence[TaskSpec], column: Mapping[str, int],
+               candidates: Callable[[TaskSpec], Sequence[Candidate]],
+               score_rows: Callable[[Slate, int], np.ndarray] | None) -> _Batch:
+        slates: list[Slate | None] = []
+        cached: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Slate, np.ndarray]] = {}
+        groups: dict[object, tuple[np.ndarray, list[int]]] = {}
+        for row, task in enumerate(tasks):
+            units = tuple((c.member, c.version) for c in candidates(task)
+                          if c.eligible and c.member in column)
+            if not units:
+                slates.append(None)
+                continue
+            key = (task.task_type, units)
+            if key not in cached:
+                slate = self.slate(task, [Candidate(m, v) for m, v in units])
+                position = np.full(len(column), -1, dtype=np.intp)
+                position[[column[m] for m, _ in units]] = np.arange(len(units))
+                cached[key] = slate, position
+            slate, gather = cached[key]
+            slates.append(slate if slate.task == task else replace(slate, task=task))
+            group = (id(slate), task.value) if score_rows is not None else row
+            groups.setdefault(group, (gather, []))[1].append(row)
+        return _Batch(slates, list(groups.values()), score_rows)
 
     def assign_batch(self, tasks: Sequence[TaskSpec], slots: Mapping[str, int],
                      candidates: Callable[[TaskSpec], Sequence[Candidate]], *,
@@ -230,33 +261,12 @@ class Allocator:
         free = {member: count for member, count in slots.items() if count > 0}
         column = {member: n for n, member in enumerate(free)}
         capacity = np.array(list(free.values()), dtype=float)
-        slates: list[Slate | None] = []
-        gathers: list[np.ndarray | None] = []
-        cached: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Slate, np.ndarray]] = {}
-        for task in tasks:
-            units = tuple((c.member, c.version) for c in candidates(task)
-                          if c.eligible and c.member in column)
-            if not units:
-                slates.append(None)
-                gathers.append(None)
-                continue
-            key = (task.task_type, units)
-            if key not in cached:
-                slate = self.slate(task, [Candidate(m, v) for m, v in units])
-                position = np.full(len(column), -1, dtype=np.intp)
-                position[[column[m] for m, _ in units]] = np.arange(len(units))
-                cached[key] = slate, position
-            slate, gather = cached[key]
-            slates.append(slate if slate.task == task else replace(slate, task=task))
-            gathers.append(gather)
+        batch = self._batch(tasks, column, candidates, getattr(chosen, "score_rows", None))
+        slates = batch.slates
         bonus = (len(tasks) + 1.0) * (1.0 + _urgency_ranks(tasks))
 
         def solve() -> list[tuple[int, int]]:
-            score = np.full((len(tasks), len(column)), np.nan)
-            for row, (slate, gather) in enumerate(zip(slates, gathers, strict=True)):
-                if slate is not None and gather is not None:
-                    score[row] = np.where(gather >= 0, chosen.scores(slate)[gather], np.nan)
-            return best_matching(score, bonus, capacity)
+            return best_matching(batch.scores(chosen, len(column)), bonus, capacity)
 
         matching = solve() if column else []
         hits = dict.fromkeys(matching, 1)
@@ -279,16 +289,42 @@ class Allocator:
                 probability = hits[(row, col)] / (draws + 1)
             else:
                 # Tasks alike in type, value and candidates share their pick odds.
-                alike = (given.task.task_type, given.task.value, given.members,
-                         given.versions)
-                if alike not in odds:
-                    odds[alike] = chosen.probabilities(given)
-                probability = float(odds[alike][index])
+                kind = (given.task.task_type, given.task.value, given.members,
+                        given.versions)
+                if kind not in odds:
+                    odds[kind] = chosen.probabilities(given)
+                probability = float(odds[kind][index])
             done.append(Assignment(tasks[row], members[col], given.versions[index],
                                    self._terms(given, index), probability))
         assigned = {row for row, _ in matching}
         return BatchResult(tuple(done),
                            tuple(t for i, t in enumerate(tasks) if i not in assigned))
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The tasks of a batch with their slates (None: no eligible member with a free slot),
+    in groups drawn for together: the tasks alike in type, value and candidates where the
+    strategy can draw several rows at once (`score_rows`), else each task on its own, in
+    order (a strategy's scores may depend on more of the task, or on the tasks before)."""
+
+    slates: list[Slate | None]
+    groups: list[tuple[np.ndarray, list[int]]]
+    """Each group's rows, with the position of each member's column in its slate (-1:
+    not a candidate)."""
+    score_rows: Callable[[Slate, int], np.ndarray] | None
+
+    def scores(self, strategy: Strategy, members: int) -> np.ndarray:
+        """Fresh scores of every task (rows) for every member (columns); NaN where the
+        member is not a candidate."""
+        score = np.full((len(self.slates), members), np.nan)
+        for gather, rows in self.groups:
+            first = self.slates[rows[0]]
+            assert first is not None
+            drawn = (self.score_rows(first, len(rows)) if self.score_rows is not None
+                     else strategy.scores(first)[None, :])
+            score[rows] = np.where(gather >= 0, drawn[:, gather], np.nan)
+        return score
 
 
 def best_matching(score: np.ndarray, bonus: np.ndarray,

@@ -86,7 +86,8 @@ class Learner:
         self._agreement: dict[tuple[str, str], tuple[int, int]] = {}
         """Reviews of each (member, task type)'s self-reports, and how many agreed."""
         # Estimates by task type and candidates, kept until the next outcome.
-        self._remembered: dict[tuple[str, tuple[Unit, ...]], tuple[int, Estimates]] = {}
+        self._remembered: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
+                               tuple[int, Estimates]] = {}
 
     @classmethod
     def for_org(cls, org: Org, config: LearnerConfig | None = None) -> Learner:
@@ -190,17 +191,25 @@ class Learner:
 
     def estimates(self, task_type: str, units: Sequence[tuple[str, str]]) -> Estimates:
         """Posterior success (alpha, beta), cost and duration for each (member, version)."""
+        return self.estimates_of(task_type, tuple(u[0] for u in units),
+                                 tuple(u[1] for u in units))
+
+    def estimates_of(self, task_type: str, members: tuple[str, ...],
+                     versions: tuple[str, ...]) -> Estimates:
+        """`estimates` for members and their versions given apart (a long slate is looked
+        up in the cache faster so)."""
         if self._pending >= self.config.refit_every:
             self.refit()
-        key = (task_type, tuple(units))
+        key = (task_type, members, versions)
         remembered = self._remembered.get(key)
         if remembered is not None and remembered[0] == self.outcomes:
             return remembered[1]  # nothing observed since: the same estimates
         t = self._type(task_type)
-        index = [self._unit(member, version) for member, version in units]
+        index = [self._unit(member, version)
+                 for member, version in zip(members, versions, strict=True)]
         found = self._posterior(np.array(index, dtype=np.intp), np.full(len(index), t),
                                 [self._cells.get((u, t), _EMPTY) for u in index],
-                                [self._declared(member, task_type) for member, _ in units])
+                                [self._declared(member, task_type) for member in members])
         if len(self._remembered) >= 256:
             self._remembered.clear()
         self._remembered[key] = self.outcomes, found

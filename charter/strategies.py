@@ -165,8 +165,13 @@ class ThompsonStrategy:
         return Pick(index, probabilities, method)
 
     def scores(self, slate: Slate) -> Array:
-        drawn: Array = self._sampled_utility(slate, np.arange(len(slate.members)), 1)[0]
+        drawn: Array = self.score_rows(slate, 1)[0]
         return drawn
+
+    def score_rows(self, slate: Slate, rows: int) -> Array:
+        """`rows` independent draws of `scores` at once, for as many tasks alike in type,
+        value and candidates (a batch draws for each group of such tasks in one go)."""
+        return self._sampled_utility(slate, np.arange(len(slate.members)), rows)
 
     def probabilities(self, slate: Slate) -> Array:
         return self._draw(slate)[1]

@@ -215,3 +215,19 @@ def test_batch_matching_equals_one_column_per_slot_assignment(seed):
     taken = np.bincount([c for _, c in pairs], minlength=members)
     assert (taken <= capacity).all()
     assert all(not np.isnan(score[r, c]) for r, c in pairs)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_strategy_assigns_a_batch_within_capacity_and_eligibility(strategy):
+    tasks = [TaskSpec("t", float(1 + n % 3), f"t{n}", priority=n % 2) for n in range(12)]
+    only_ann_bob = {f"t{n}": [Candidate("ann"), Candidate("bob"),
+                              Candidate.ineligible("cal", "no")] for n in range(0, 12, 4)}
+    result = Allocator(batch_learner(), strategy=strategy, rng=3).assign_batch(
+        tasks, {"ann": 3, "bob": 2, "cal": 4}, lambda task: only_ann_bob.get(task.id,
+                                                                           everyone(task)))
+    taken = [a.member for a in result.assignments]
+    assert len(taken) == 9 and len(result.unassigned) == 3
+    assert taken.count("ann") <= 3 and taken.count("bob") <= 2 and taken.count("cal") <= 4
+    assert all(a.member != "cal" for a in result.assignments if a.task.id in only_ann_bob)
+    assert {t.priority for t in result.unassigned} == {0}  # the urgent tasks all got a slot
+    assert all(0.0 < a.probability <= 1.0 for a in result.assignments)
