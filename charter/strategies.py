@@ -93,8 +93,8 @@ def _utility_gap(slate: Slate, pick: Pick, loser: int) -> str:
 
 def _beta_draws(rng: np.random.Generator, alpha: Array, beta: Array, rows: int) -> Array:
     """`rows` draws of each Beta(alpha, beta), as X / (X + Y) of Gamma(alpha) and
-    Gamma(beta) draws: the same distribution as `Generator.beta`, at four fifths of its
-    cost for arrays of parameters."""
+    Gamma(beta) draws: the same distribution as `Generator.beta`, at about four fifths of
+    its cost for arrays of parameters."""
     x = rng.standard_gamma(alpha, size=(rows, len(alpha)))
     total = x + rng.standard_gamma(beta, size=(rows, len(beta)))
     # Both draws underflow to 0 only for shapes far below 1; such a draw is the mean.
@@ -136,8 +136,8 @@ class ThompsonStrategy:
         near = ~exact
         draws = np.empty((rows, len(idx)))
         if near.any():
-            spread = np.sqrt(est.variance[idx[near]])
-            draws[:, near] = mean[near] + spread * slate.rng.standard_normal((rows, len(spread)))
+            sd = np.sqrt(est.variance[idx[near]])
+            draws[:, near] = mean[near] + sd * slate.rng.standard_normal((rows, len(sd)))
         if exact.any():
             draws[:, exact] = _beta_draws(slate.rng, alpha[exact], beta[exact], rows)
         p: Array = np.clip(mean + self.spread * (draws - mean), 0.0, 1.0)

@@ -231,3 +231,17 @@ def test_every_strategy_assigns_a_batch_within_capacity_and_eligibility(strategy
     assert all(a.member != "cal" for a in result.assignments if a.task.id in only_ann_bob)
     assert {t.priority for t in result.unassigned} == {0}  # the urgent tasks all got a slot
     assert all(0.0 < a.probability <= 1.0 for a in result.assignments)
+
+
+def test_beta_draws_have_the_beta_mean_and_variance_and_never_nan():
+    from charter.strategies import _beta_draws
+
+    alpha, beta = np.array([2.0, 30.0, 0.5]), np.array([8.0, 3.0, 0.5])
+    drawn = _beta_draws(np.random.default_rng(4), alpha, beta, 40_000)
+    total = alpha + beta
+    assert drawn.mean(axis=0) == pytest.approx(alpha / total, abs=0.005)
+    assert drawn.var(axis=0) == pytest.approx(alpha * beta / (total**2 * (total + 1)),
+                                              rel=0.05)
+    assert ((drawn >= 0.0) & (drawn <= 1.0)).all()
+    tiny = _beta_draws(np.random.default_rng(5), np.array([1e-3]), np.array([1e-3]), 1_000)
+    assert not np.isnan(tiny).any()
