@@ -47,7 +47,7 @@ def project_change(conn: Connection, event: Event) -> None:
         changes["updated_at"] = event.at
         columns = tuple(changes)
         statement = _CHANGES.get(columns)
-        if statement is None:
+        if statement is None:  # the columns are text and integers, as DriverStatement asks
             statement = _CHANGES[columns] = DriverStatement(_UPDATE, columns)
         statement.run(conn, {**changes, "task_id": p["task"]})
 
@@ -59,5 +59,3 @@ TASK_EVENTS = ("task.assigned", "task.claimed", "task.heartbeat", "task.complete
                "task.resumed", "task.released", "task.requeued")
 PROJECTORS = {"task.submitted": project_submitted,
               **dict.fromkeys(TASK_EVENTS, project_change)}
-
-
