@@ -206,8 +206,6 @@ def measure_choose(samples: int, seed: int, *, profile: bool) -> ChooseReport:
     run(samples, True)
     strategy: Any = allocator.strategy("learned")
     counts = [len(strategy._plausible(allocator.slate(spec, candidates))) for spec in specs]
-    rows_of = [max(min(strategy.draws, strategy.budget // n), min(strategy.draws, 20))
-               for n in (max(counts), min(counts))]
     online = _online_choices(allocator, learner, candidates, specs, samples, rng)
     learned_p50, learned_p99 = percentiles(timings["learned"])
     floor_p50, floor_p99 = percentiles(timings["argmax"])
@@ -229,7 +227,8 @@ def measure_choose(samples: int, seed: int, *, profile: bool) -> ChooseReport:
                                  for n in range(500)])
     return ChooseReport(CHOOSE_MEMBERS, OBSERVATIONS, rows,
                         (statistics.fmean(counts), min(counts), max(counts)),
-                        (rows_of[0], rows_of[1]), text)
+                        (strategy.rows_for(max(counts)), strategy.rows_for(min(counts))),
+                        text)
 
 
 def _online_choices(allocator: Allocator, learner: Learner, candidates: list[Candidate],

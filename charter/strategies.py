@@ -121,6 +121,11 @@ class ThompsonStrategy:
         """Draws times candidates in contention, at most: with many candidates the
         probabilities are estimated from fewer draws (never fewer than 20)."""
 
+    def rows_for(self, contenders: int) -> int:
+        """How many times a choice among `contenders` candidates in contention repeats
+        its draws: `draws`, fewer when the budget asks, never fewer than 20."""
+        return max(min(self.draws, self.budget // contenders), min(self.draws, 20))
+
     def _plausible(self, slate: Slate) -> Index:
         """Candidates that can win a draw: the others would need a 6-sigma draw."""
         u = slate.utility
@@ -151,7 +156,7 @@ class ThompsonStrategy:
         idx = self._plausible(slate)
         if len(idx) == 1:
             return int(idx[0]), _one_hot(size, int(idx[0])), 0
-        rows = max(min(self.draws, self.budget // len(idx)), min(self.draws, 20))
+        rows = self.rows_for(len(idx))
         winners = np.argmax(self._sampled_utility(slate, idx, rows), axis=1)
         probabilities = np.zeros(size)
         probabilities[idx] = np.bincount(winners, minlength=len(idx)) / rows

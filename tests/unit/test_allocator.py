@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charter.allocator import Allocator, Candidate, NoEligibleMember, TaskSpec
+from charter.allocator import Allocator, Candidate, NoEligibleMember, TaskSpec, best_matching
 from charter.errors import InvalidInput
 from charter.learning import Learner, LearnerConfig, MemberPrior, TypePrior
 from charter.strategies import STRATEGIES, GreedyStrategy, Pick, Slate, register_strategy
@@ -192,8 +192,6 @@ def test_batch_matching_equals_one_column_per_slot_assignment(seed):
     """Members with capacities give the same best total as `linear_sum_assignment` over
     one column per free slot, with pairs not allowed and several urgency classes."""
     from scipy.optimize import linear_sum_assignment
-
-    from charter.allocator import best_matching
 
     rng = np.random.default_rng(seed)
     tasks, members = int(rng.integers(1, 40)), int(rng.integers(1, 12))
